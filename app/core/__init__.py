@@ -1,0 +1,1 @@
+"""Pure-Python core: types, errors, paths, GGUF inspection, model library, prompting."""

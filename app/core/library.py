@@ -1,0 +1,134 @@
+"""The model library: the starter model plus GGUF files in Hearth's models folder.
+
+Each model has a stable id derived from its file name, so scripts can refer to it.
+Files that fail inspection are listed with their reason rather than hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.core.errors import HearthError, InvalidModelFile, UnknownModel
+from app.core.gguf_inspect import GgufInfo, inspect_gguf
+from app.core.starter import INSTALL_HINT, STARTER_ID, starter_model_path
+
+Source = Literal["starter", "library", "path"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    name: str
+    path: Path
+    size_bytes: int
+    source: Source
+    info: GgufInfo | None = None
+    error: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.info is not None
+
+    def as_json(self) -> dict[str, object]:
+        info = self.info
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "architecture": info.architecture if info else None,
+            "quantization": info.quantization if info else None,
+            "context_length": info.context_length if info else None,
+            "parameters": info.parameter_count if info else None,
+            "source": self.source,
+            "valid": info is not None,
+            "error": self.error or None,
+        }
+
+
+class NoModelAvailable(HearthError):
+    def __init__(self, models_dir: Path) -> None:
+        super().__init__(
+            "No model is installed.",
+            f"Install the starter model ({INSTALL_HINT}) or put a .gguf file in {models_dir}.",
+        )
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "model"
+
+
+def _entry(path: Path, model_id: str, source: Source) -> ModelEntry:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    try:
+        info = inspect_gguf(path)
+    except InvalidModelFile as exc:
+        return ModelEntry(model_id, path.stem, path, size, source, None, exc.reason)
+    return ModelEntry(model_id, info.name or path.stem, path, size, source, info)
+
+
+class ModelLibrary:
+    def __init__(self, models_dir: Path, include_starter: bool = True) -> None:
+        self.models_dir = models_dir
+        self._include_starter = include_starter
+
+    def _files(self) -> Iterable[Path]:
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(p for p in self.models_dir.rglob("*.gguf") if p.is_file())
+
+    def entries(self) -> list[ModelEntry]:
+        found: list[ModelEntry] = []
+        starter = starter_model_path() if self._include_starter else None
+        if starter is not None:
+            found.append(_entry(starter, STARTER_ID, "starter"))
+        files = [p for p in self._files() if starter is None or p.resolve() != starter.resolve()]
+        slugs: dict[str, int] = {}
+        for path in files:
+            slug = slugify(path.stem)
+            slugs[slug] = slugs.get(slug, 0) + 1
+        taken = {STARTER_ID} if starter is not None else set()
+        for path in files:
+            slug = slugify(path.stem)
+            if slugs[slug] > 1 or slug in taken:
+                relative = str(path.relative_to(self.models_dir))
+                slug = f"{slug}-{hashlib.sha1(relative.encode()).hexdigest()[:6]}"
+            taken.add(slug)
+            found.append(_entry(path, slug, "library"))
+        return found
+
+    def resolve(self, reference: str) -> ModelEntry:
+        """A model by id, by unique id prefix, or by path to a GGUF file."""
+        entries = self.entries()
+        for entry in entries:
+            if entry.id == reference:
+                return entry
+        candidate = Path(reference).expanduser()
+        if candidate.suffix.lower() == ".gguf" or candidate.exists() or "/" in reference:
+            if not candidate.exists():
+                raise InvalidModelFile(str(candidate), "file not found")
+            if candidate.is_dir():
+                raise InvalidModelFile(str(candidate), "is a directory")
+            return _entry(candidate.resolve(), slugify(candidate.stem), "path")
+        matches = [e for e in entries if e.id.startswith(reference.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        raise UnknownModel(reference)
+
+    def default(self, preferred: str | None = None) -> ModelEntry:
+        """The user's default model if set and present, else the starter, else the first."""
+        if preferred:
+            return self.resolve(preferred)
+        entries = [e for e in self.entries() if e.valid]
+        if not entries:
+            raise NoModelAvailable(self.models_dir)
+        return entries[0]

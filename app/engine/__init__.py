@@ -1,0 +1,1 @@
+"""Inference: the engine host, its process and thread transports, and the client."""

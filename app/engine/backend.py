@@ -1,0 +1,56 @@
+"""What the engine host needs from an inference library.
+
+The real implementation (``backends/llama.py``) is the only module that imports
+llama_cpp; tests use a scripted fake with the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+from app.core.options import LoadOptions, SamplingOptions
+from app.engine.protocol import BuildInfo, LoadedModel
+
+ProgressCallback = Callable[[float], bool]
+"""Receives 0..1 while loading; returning False aborts the load."""
+
+
+class Backend(Protocol):
+    def build_info(self) -> BuildInfo: ...
+
+    def load(self, options: LoadOptions, progress: ProgressCallback) -> LoadedModel:
+        """Load a model, replacing any loaded one. Raises ``HearthError`` subclasses."""
+        ...
+
+    def unload(self) -> None: ...
+
+    @property
+    def context_length(self) -> int: ...
+
+    @property
+    def special_tokens(self) -> tuple[str, str]:
+        """The (BOS, EOS) token texts that chat templates refer to."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of a rendered prompt (special tokens parsed, BOS added if the model wants)."""
+        ...
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        """How many leading tokens are already in the KV cache and will not be evaluated."""
+        ...
+
+    def generate(self, tokens: Sequence[int], sampling: SamplingOptions) -> Iterator[int]:
+        """Evaluate what is not cached, then yield sampled tokens one at a time.
+
+        The engine stops pulling when it is done; the next call reuses the cache.
+        """
+        ...
+
+    def token_piece(self, token: int) -> bytes: ...
+
+    def is_end_of_generation(self, token: int) -> bool: ...
+
+
+BackendFactory = Callable[[], Backend]

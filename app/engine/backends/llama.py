@@ -1,0 +1,307 @@
+"""The llama.cpp backend (llama-cpp-python). The only module that imports llama_cpp."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import llama_cpp.llama_cpp as llama_c
+import numpy as np
+
+from app.core.errors import InvalidModelFile, ModelLoadError
+from app.core.gguf_inspect import inspect_gguf
+from app.core.options import AUTO, LoadOptions, SamplingOptions
+from app.engine.backend import ProgressCallback
+from app.engine.protocol import BuildInfo, LoadedModel
+
+log = logging.getLogger(__name__)
+
+CUDA_HINT = (
+    "This llama.cpp build runs on the CPU only. For NVIDIA GPU offload, reinstall it with "
+    'CUDA: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir '
+    f"llama-cpp-python=={llama_cpp.__version__}"
+)
+
+_LOG_LINES = 40
+_GGML_LOG_LEVEL_ERROR = 4
+
+
+class _NativeLog:
+    """Keeps llama.cpp's recent log lines so a failed load can say why."""
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self._partial = ""
+        self._lock = threading.Lock()
+
+        @llama_c.llama_log_callback  # type: ignore[untyped-decorator]
+        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            message = text.decode("utf-8", errors="replace")
+            sys.stderr.write(message)
+            with self._lock:
+                data = self._partial + message
+                *complete, self._partial = data.split("\n")
+                self.lines.extend(line for line in complete if line.strip())
+
+        self._callback = callback  # keep the C function pointer alive
+        llama_c.llama_log_set(callback, ctypes.c_void_p(0))
+
+    def error_since(self, mark: int) -> str:
+        with self._lock:
+            recent = list(self.lines)[mark:] if mark < len(self.lines) else []
+        for line in reversed(recent):
+            lowered = line.lower()
+            if "error" in lowered or "failed" in lowered or "unknown" in lowered:
+                return line.strip()[:300]
+        return ""
+
+    def mark(self) -> int:
+        with self._lock:
+            self.lines.clear()
+            return 0
+
+
+def _device_names() -> tuple[str, ...]:
+    """GPU devices that ggml registered, read through its C API (best effort)."""
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    names: list[str] = []
+    for candidate in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
+        path = lib_dir / candidate
+        if not path.exists():
+            continue
+        try:
+            lib = ctypes.CDLL(str(path))
+            lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+            lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+            lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+            lib.ggml_backend_dev_type.restype = ctypes.c_int
+            lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+            lib.ggml_backend_dev_name.restype = ctypes.c_char_p
+            lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
+            lib.ggml_backend_dev_description.restype = ctypes.c_char_p
+            lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+            for index in range(lib.ggml_backend_dev_count()):
+                dev = lib.ggml_backend_dev_get(index)
+                # 0 = CPU, 1 = GPU, 2 = accelerator (BLAS and the like): list GPUs only.
+                if lib.ggml_backend_dev_type(dev) == 1:
+                    name = lib.ggml_backend_dev_name(dev).decode(errors="replace")
+                    desc = lib.ggml_backend_dev_description(dev).decode(errors="replace")
+                    names.append(f"{name} ({desc})")
+        except (OSError, AttributeError) as exc:
+            log.info("could not list ggml devices: %s", exc)
+        break
+    return tuple(names)
+
+
+class LlamaBackend:
+    def __init__(self) -> None:
+        self._native_log = _NativeLog()
+        self._llm: Any = None
+        self._model: LoadedModel | None = None
+        self._special = ("", "")
+        self._add_bos = False
+        self._build: BuildInfo | None = None
+        self._pieces: dict[int, bytes] = {}
+
+    def build_info(self) -> BuildInfo:
+        if self._build is None:
+            offload = bool(llama_c.llama_supports_gpu_offload())
+            devices = _device_names() if offload else ()
+            note = "" if offload else CUDA_HINT
+            if offload and not devices:
+                note = "This build supports GPU offload, but no GPU was found."
+            self._build = BuildInfo(
+                backend="llama.cpp",
+                version=f"llama-cpp-python {llama_cpp.__version__}",
+                gpu_offload=offload and bool(devices),
+                devices=devices,
+                note=note,
+            )
+        return self._build
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, options: LoadOptions, progress: ProgressCallback) -> LoadedModel:
+        self.unload()
+        path = options.path
+        try:
+            info = inspect_gguf(path)
+        except InvalidModelFile as exc:
+            raise ModelLoadError(path, exc.reason, exc.hint) from exc
+        build = self.build_info()
+        gpu_layers = options.gpu_layers
+        if gpu_layers == AUTO:
+            gpu_layers = -1 if build.gpu_offload else 0
+        n_ctx = options.context_length
+        if info.context_length:
+            n_ctx = min(n_ctx, info.context_length)
+
+        cancelled = False
+
+        @llama_c.llama_progress_callback  # type: ignore[untyped-decorator]
+        def on_progress(value: float, user_data: ctypes.c_void_p) -> bool:
+            nonlocal cancelled
+            keep_going = progress(float(value))
+            cancelled = cancelled or not keep_going
+            return keep_going
+
+        self._native_log.mark()
+        started = time.perf_counter()
+        try:
+            llm = self._construct(options, path, n_ctx, gpu_layers, on_progress)
+        except (ValueError, RuntimeError, OSError) as exc:
+            if cancelled:
+                raise ModelLoadError(path, "loading was cancelled") from exc
+            reason = self._native_log.error_since(0) or str(exc)
+            raise ModelLoadError(
+                path,
+                reason,
+                "If memory is short, try a shorter context length or fewer GPU layers.",
+            ) from exc
+        load_ms = (time.perf_counter() - started) * 1000.0
+        progress(1.0)
+
+        self._llm = llm
+        model = llm._model
+        bos_id, eos_id = model.token_bos(), model.token_eos()
+        self._special = (
+            model.token_get_text(bos_id) if bos_id >= 0 else "",
+            model.token_get_text(eos_id) if eos_id >= 0 else "",
+        )
+        self._add_bos = bool(model.add_bos_token())
+        layers = info.block_count
+        offloaded = 0
+        if build.gpu_offload and gpu_layers != 0:
+            total = (layers or 0) + 1  # the output layer counts too
+            offloaded = total if gpu_layers < 0 else min(gpu_layers, total)
+        device = f"GPU: {build.devices[0]}" if offloaded and build.devices else "CPU"
+        self._model = LoadedModel(
+            path=str(path),
+            name=info.name or Path(path).stem,
+            architecture=info.architecture,
+            quantization=info.quantization,
+            context_length=int(llm.n_ctx()),
+            trained_context_length=info.context_length,
+            layers=layers,
+            gpu_layers=offloaded,
+            device=device,
+            load_ms=load_ms,
+            chat_template=info.chat_template,
+        )
+        log.info("loaded %s in %.0f ms on %s", path, load_ms, device)
+        return self._model
+
+    @staticmethod
+    def _construct(
+        options: LoadOptions, path: str, n_ctx: int, gpu_layers: int, on_progress: Any
+    ) -> Any:
+        # Llama() has no progress hook; it builds its model params from
+        # llama_model_default_params(), so hand it params that carry our callback.
+        original = llama_c.llama_model_default_params
+
+        def params_with_progress() -> Any:
+            params = original()
+            params.progress_callback = on_progress
+            return params
+
+        llama_c.llama_model_default_params = params_with_progress
+        try:
+            return llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=min(options.batch_size, n_ctx),
+                n_ubatch=min(options.batch_size, n_ctx),
+                n_gpu_layers=gpu_layers,
+                n_threads=options.threads,
+                n_threads_batch=options.threads,
+                flash_attn=options.flash_attention,
+                use_mmap=options.use_mmap,
+                verbose=True,
+            )
+        finally:
+            llama_c.llama_model_default_params = original
+
+    def unload(self) -> None:
+        llm, self._llm = self._llm, None
+        self._model = None
+        self._pieces = {}
+        if llm is not None:
+            llm.close()
+
+    # -- generation ----------------------------------------------------------------------
+
+    @property
+    def _loaded(self) -> Any:
+        if self._llm is None:
+            raise RuntimeError("no model loaded")
+        return self._llm
+
+    @property
+    def context_length(self) -> int:
+        return int(self._loaded.n_ctx())
+
+    @property
+    def special_tokens(self) -> tuple[str, str]:
+        return self._special
+
+    def tokenize(self, text: str) -> list[int]:
+        bos = self._special[0]
+        add_bos = self._add_bos and not (bos and text.startswith(bos))
+        tokens: list[int] = self._loaded.tokenize(
+            text.encode("utf-8"), add_bos=add_bos, special=True
+        )
+        return tokens
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        llm = self._loaded
+        evaluated = llm.input_ids[: llm.n_tokens]
+        size = min(len(evaluated), len(tokens))
+        if size == 0:
+            return 0
+        same = evaluated[:size] == np.asarray(tokens[:size], dtype=evaluated.dtype)
+        prefix = size if bool(same.all()) else int(np.argmin(same))
+        # llama-cpp-python re-evaluates one token when the whole prompt is cached.
+        return max(0, prefix - 1) if prefix == len(tokens) else prefix
+
+    def generate(self, tokens: Sequence[int], sampling: SamplingOptions) -> Iterator[int]:
+        llm = self._loaded
+        # The host fixes the seed before this call, so an answer can be reproduced.
+        llm.set_seed(sampling.seed if sampling.seed is not None else 0)
+        generator: Iterator[int] = llm.generate(
+            list(tokens),
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        return generator
+
+    def token_piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._read_piece(token)
+        return piece
+
+    def _read_piece(self, token: int) -> bytes:
+        # llama-cpp-python's own token_to_piece returns the whole 32-byte buffer; ask
+        # llama.cpp for the length and grow the buffer when a piece is longer.
+        vocab = self._loaded._model.vocab
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            written = int(llama_c.llama_token_to_piece(vocab, token, buffer, size, 0, False))
+            if written >= 0:
+                return buffer.raw[:written]
+            size = -written
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_c.llama_vocab_is_eog(self._loaded._model.vocab, token))

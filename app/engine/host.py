@@ -1,0 +1,220 @@
+"""The engine host: owns the model and runs one job at a time.
+
+The same loop runs in the engine child process (default) or on a thread (tests,
+debugging). It talks only through a ``HostChannel`` and reads cancellation from a
+``CancelFlag`` that the client sets directly, so a cancel never waits behind the
+work it is meant to stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import time
+from typing import Protocol
+
+from app.core.errors import ContextOverflow, HearthError, NoModelLoaded
+from app.core.options import FinishReason, GenerationStats
+from app.core.prompting import ChatTemplate, render_chat_prompt
+from app.engine.backend import Backend, BackendFactory
+from app.engine.protocol import (
+    ChatCommand,
+    Command,
+    Event,
+    HostReady,
+    JobCommand,
+    JobFinished,
+    JobStarted,
+    LoadCommand,
+    LoadedModel,
+    LoadProgress,
+    ModelLoaded,
+    PromptEvaluated,
+    ShutdownCommand,
+    TextChunk,
+    UnloadCommand,
+)
+from app.engine.streaming import StopScanner, TokenTextDecoder
+
+log = logging.getLogger(__name__)
+
+
+class CancelFlag(Protocol):
+    def is_cancelled(self, job_id: int) -> bool: ...
+
+
+class HostChannel(Protocol):
+    def receive(self) -> Command | None:
+        """The next command; ``None`` when the client is gone."""
+        ...
+
+    def emit(self, event: Event) -> None: ...
+
+
+class UnexpectedEngineError(HearthError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The engine failed unexpectedly: {detail}",
+            "See the log file for details; try again or load another model.",
+        )
+
+
+class EngineHost:
+    def __init__(self, backend_factory: BackendFactory, channel: HostChannel, cancel: CancelFlag):
+        self._factory = backend_factory
+        self._channel = channel
+        self._cancel = cancel
+        self._backend: Backend | None = None
+        self._model: LoadedModel | None = None
+
+    def run(self) -> None:
+        self._backend = self._factory()
+        self._channel.emit(HostReady(build=self._backend.build_info(), pid=os.getpid()))
+        try:
+            while True:
+                command = self._channel.receive()
+                if command is None or isinstance(command, ShutdownCommand):
+                    break
+                self._run_job(command)
+        finally:
+            self._backend.unload()
+
+    def _run_job(self, command: JobCommand) -> None:
+        job_id = command.job_id
+        self._channel.emit(JobStarted(job_id))
+        try:
+            if isinstance(command, LoadCommand):
+                finished = self._load(command)
+            elif isinstance(command, ChatCommand):
+                finished = self._chat(command)
+            else:
+                finished = self._unload(command)
+        except HearthError as failure:
+            finished = JobFinished(job_id, "error", error=failure)
+        except Exception as exc:
+            log.exception("engine job %d failed", job_id)
+            unexpected = UnexpectedEngineError(f"{type(exc).__name__}: {str(exc)[:300]}")
+            finished = JobFinished(job_id, "error", error=unexpected)
+        self._channel.emit(finished)
+
+    @property
+    def backend(self) -> Backend:
+        assert self._backend is not None, "run() creates the backend"
+        return self._backend
+
+    def _load(self, command: LoadCommand) -> JobFinished:
+        job_id = command.job_id
+        last = -1.0
+
+        def progress(fraction: float) -> bool:
+            nonlocal last
+            if fraction - last >= 0.01 or fraction >= 1.0:
+                last = fraction
+                self._channel.emit(LoadProgress(job_id, min(max(fraction, 0.0), 1.0)))
+            return not self._cancel.is_cancelled(job_id)
+
+        self._model = None
+        model = self.backend.load(command.options, progress)
+        if self._cancel.is_cancelled(job_id):
+            self.backend.unload()
+            return JobFinished(job_id, "cancelled")
+        model = _check_template(model)
+        self._model = model
+        self._channel.emit(ModelLoaded(job_id, model))
+        return JobFinished(job_id, "stop")
+
+    def _unload(self, command: UnloadCommand) -> JobFinished:
+        self.backend.unload()
+        self._model = None
+        return JobFinished(command.job_id, "stop")
+
+    def _chat(self, command: ChatCommand) -> JobFinished:
+        job_id = command.job_id
+        model = self._model
+        if model is None:
+            raise NoModelLoaded()
+        backend = self.backend
+        sampling = command.request.sampling
+        if sampling.seed is None:
+            sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
+        started = time.perf_counter()
+        bos, eos = backend.special_tokens
+        template = None if model.template_warning else model.chat_template
+        rendered = render_chat_prompt(
+            template, command.request.messages, bos_token=bos, eos_token=eos
+        )
+        tokens = backend.tokenize(rendered.text)
+        n_ctx = backend.context_length
+        if len(tokens) >= n_ctx:
+            raise ContextOverflow(len(tokens), n_ctx)
+        cached = backend.cached_prefix(tokens)
+        budget = min(sampling.max_tokens, n_ctx - len(tokens))
+
+        decoder = TokenTextDecoder()
+        scanner = StopScanner(sampling.stop)
+        parts: list[str] = []
+        engine_s = 0.0
+        first_at = 0.0
+        count = 0
+        finish: FinishReason = "length"
+        stream = backend.generate(tokens, sampling)
+        try:
+            while True:
+                if self._cancel.is_cancelled(job_id):
+                    finish = "cancelled"
+                    break
+                before = time.perf_counter()
+                token = next(stream, None)
+                after = time.perf_counter()
+                engine_s += after - before
+                if not first_at:
+                    first_at = after
+                    self._channel.emit(
+                        PromptEvaluated(job_id, len(tokens), cached, rendered.warning)
+                    )
+                if token is None or backend.is_end_of_generation(token):
+                    finish = "stop"
+                    break
+                count += 1
+                text = scanner.feed(decoder.feed(backend.token_piece(token)))
+                if text:
+                    parts.append(text)
+                    self._channel.emit(TextChunk(job_id, text, 1))
+                if scanner.stopped:
+                    finish = "stop"
+                    break
+                if count >= budget:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        tail = scanner.feed(decoder.flush()) + scanner.flush()
+        if tail:
+            parts.append(tail)
+            self._channel.emit(TextChunk(job_id, tail, 0))
+        ended = time.perf_counter()
+        stats = GenerationStats(
+            prompt_tokens=len(tokens),
+            cached_tokens=cached,
+            completion_tokens=count,
+            ttft_ms=(first_at - started) * 1000.0,
+            total_ms=(ended - started) * 1000.0,
+            engine_ms=engine_s * 1000.0,
+            seed=sampling.seed or 0,
+        )
+        return JobFinished(job_id, finish, text="".join(parts), stats=stats)
+
+
+def _check_template(model: LoadedModel) -> LoadedModel:
+    """Compile the model's chat template once at load; a bad one is replaced, with a warning."""
+    if not model.chat_template:
+        return model
+    try:
+        ChatTemplate(model.chat_template)
+    except HearthError as error:
+        warning = f"{error.message} Using a generic chat format instead."
+        return dataclasses.replace(model, template_warning=warning)
+    return model

@@ -1,0 +1,58 @@
+"""Composition root: builds Hearth's services once and wires them together.
+
+Qt is imported only when the GUI is started, so the command line stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from app.core.library import ModelLibrary
+from app.core.logs import configure_logging
+from app.core.paths import Paths
+from app.core.settings import Settings, SettingsStore
+from app.engine.backends import create_llama_backend
+from app.engine.client import EngineClient
+from app.engine.process_transport import ProcessTransport
+from app.engine.thread_transport import ThreadTransport
+from app.engine.transport import Transport
+
+log = logging.getLogger(__name__)
+
+EngineMode = Literal["process", "thread"]
+
+
+@dataclass
+class Services:
+    paths: Paths
+    settings_store: SettingsStore
+    settings: Settings
+    library: ModelLibrary
+
+    def new_engine(self, mode: EngineMode = "process") -> EngineClient:
+        """An engine client; ``process`` isolates crashes, ``thread`` is for debugging."""
+        paths = self.paths
+
+        def transport() -> Transport:
+            if mode == "thread":
+                return ThreadTransport(create_llama_backend)
+            return ProcessTransport(create_llama_backend, paths.engine_log)
+
+        return EngineClient(transport)
+
+
+def build_services(paths: Paths | None = None) -> Services:
+    paths = (paths or Paths.from_environment()).ensure()
+    configure_logging(paths.app_log)
+    store = SettingsStore(paths.settings_file)
+    settings = store.load()
+    if store.warning:
+        log.warning(store.warning)
+    return Services(
+        paths=paths,
+        settings_store=store,
+        settings=settings,
+        library=ModelLibrary(paths.models_dir),
+    )

@@ -1,0 +1,1 @@
+"""Analyst workflows on top of the engine: classify, translate."""

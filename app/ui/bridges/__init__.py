@@ -1,0 +1,1 @@
+"""QObjects that turn engine and core callbacks into Qt signals."""

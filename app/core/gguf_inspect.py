@@ -545,6 +545,8 @@ def inspect_gguf(path: str | os.PathLike[str]) -> GgufInfo:
         raise InvalidModelFile(shown, "invalid path") from None
     except FileNotFoundError:
         raise InvalidModelFile(shown, "file not found") from None
+    except PermissionError:  # a folder on the way is closed to us
+        raise InvalidModelFile(shown, "permission denied") from None
     except OSError as error:
         raise InvalidModelFile(shown, f"cannot read file: {error.strerror or error}") from None
     try:

@@ -1,0 +1,1 @@
+"""Test doubles: a scripted engine backend and a hand-driven transport."""

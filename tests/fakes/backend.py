@@ -1,0 +1,113 @@
+"""A scripted backend with the shape of the llama.cpp one, for fast and faulty engines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from app.core.errors import ModelLoadError
+from app.core.options import LoadOptions, SamplingOptions
+from app.core.prompting import CHATML_TEMPLATE
+from app.engine.backend import ProgressCallback
+from app.engine.protocol import BuildInfo, LoadedModel
+
+EOS = 0
+FIRST_TOKEN = 1000
+
+
+@dataclass(frozen=True)
+class Script:
+    pieces: tuple[bytes, ...] = (b"Hello", b",", b" world", b"!")
+    token_delay_s: float = 0.0
+    load_steps: int = 4
+    load_error: str = ""
+    context_length: int = 256
+    chat_template: str | None = CHATML_TEMPLATE
+    crash_after: int | None = None
+    """SIGKILL the engine process itself after this many tokens (process mode only)."""
+    hang_after: int | None = None
+    """Stop yielding and sleep, ignoring cancel, like a stuck native call."""
+    fail_start: bool = False
+
+
+class ScriptedBackend:
+    def __init__(self, script: Script) -> None:
+        if script.fail_start:
+            raise RuntimeError("cannot initialise the inference library")
+        self.script = script
+        self._loaded = False
+        self._evaluated: list[int] = []
+        self.generate_calls = 0
+
+    def build_info(self) -> BuildInfo:
+        return BuildInfo(backend="scripted", version="scripted 1", gpu_offload=False)
+
+    def load(self, options: LoadOptions, progress: ProgressCallback) -> LoadedModel:
+        for step in range(1, self.script.load_steps + 1):
+            if not progress(step / self.script.load_steps):
+                raise ModelLoadError(options.path, "loading was cancelled")
+        if self.script.load_error:
+            raise ModelLoadError(options.path, self.script.load_error)
+        self._loaded = True
+        self._evaluated = []
+        return LoadedModel(
+            path=options.path,
+            name="scripted",
+            architecture="llama",
+            quantization="Q4_1",
+            context_length=min(options.context_length, self.script.context_length),
+            trained_context_length=self.script.context_length,
+            layers=2,
+            gpu_layers=0,
+            device="CPU",
+            load_ms=1.0,
+            chat_template=self.script.chat_template,
+        )
+
+    def unload(self) -> None:
+        self._loaded = False
+        self._evaluated = []
+
+    @property
+    def context_length(self) -> int:
+        return self.script.context_length
+
+    @property
+    def special_tokens(self) -> tuple[str, str]:
+        return ("<s>", "</s>")
+
+    def tokenize(self, text: str) -> list[int]:
+        # One token per UTF-8 byte keeps lengths predictable in tests.
+        return list(text.encode("utf-8"))
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        same = 0
+        for a, b in zip(self._evaluated, tokens, strict=False):
+            if a != b:
+                break
+            same += 1
+        return same
+
+    def generate(self, tokens: Sequence[int], sampling: SamplingOptions) -> Iterator[int]:
+        self.generate_calls += 1
+        self._evaluated = list(tokens)
+        for index in range(len(self.script.pieces)):
+            if self.script.crash_after is not None and index == self.script.crash_after:
+                # Like a native abort: a last word on stderr (fd 2), then death.
+                os.write(2, b"GGML_ASSERT(scripted crash) failed\n")
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.script.hang_after is not None and index == self.script.hang_after:
+                time.sleep(3600)
+            if self.script.token_delay_s:
+                time.sleep(self.script.token_delay_s)
+            yield FIRST_TOKEN + index
+        yield EOS
+
+    def token_piece(self, token: int) -> bytes:
+        return self.script.pieces[token - FIRST_TOKEN]
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return token == EOS

@@ -55,7 +55,7 @@ def test_inspect_json(capsys, tmp_path: Path):
 def test_inspect_an_invalid_file_exits_2_with_the_reason(capsys, tmp_path: Path):
     path = tmp_path / "fake.gguf"
     path.write_bytes(b"<html>not found</html>")
-    code, out, err = run(capsys, "inspect", str(path))
+    code, _, err = run(capsys, "inspect", str(path))
     assert code == 2
     assert err.count("\n") == 1 and "not a GGUF file" in err
     assert "Traceback" not in err

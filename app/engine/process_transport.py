@@ -6,6 +6,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import threading
 from pathlib import Path
@@ -67,6 +68,9 @@ class ProcessTransport:
     def start(self, on_event: EventSink, on_exit: ExitSink) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Keep the previous engine's log: after a crash it says what happened.
+        with contextlib.suppress(OSError):
+            os.replace(self._log_path, self._log_path.with_name(self._log_path.name + ".1"))
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._cancel = ctx.RawValue("q", -1)
         self._process = ctx.Process(

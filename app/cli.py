@@ -115,13 +115,25 @@ def _fail(error: HearthError) -> int:
     return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
 
 
+def _has_display() -> bool:
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _no_command(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    sys.stdout.write(
-        "\nThe desktop window is not available yet. Try:\n"
-        '  hearth ask "Translate to French: good morning"\n'
-    )
-    return EXIT_OK
+    """``hearth`` alone opens the window; without a screen it explains the alternatives."""
+    if not _has_display():
+        parser.print_help()
+        sys.stdout.write(
+            "\nNo display was found, so the desktop window cannot open here. "
+            "In a terminal, try:\n"
+            '  hearth ask "Translate to French: good morning"\n'
+        )
+        return EXIT_OK
+    from app.main import run_gui
+
+    return run_gui(_services())
 
 
 # -- inspect ----------------------------------------------------------------------------

@@ -56,3 +56,10 @@ def build_services(paths: Paths | None = None) -> Services:
         settings=settings,
         library=ModelLibrary(paths.models_dir),
     )
+
+
+def run_gui(services: Services) -> int:
+    """Open the main window (imports Qt only now)."""
+    from app.ui.app import run_gui as start
+
+    return start(services)

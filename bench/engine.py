@@ -28,6 +28,7 @@ import argparse
 import codecs
 import datetime as dt
 import importlib.metadata
+import math
 import os
 import platform
 import statistics
@@ -63,6 +64,8 @@ DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 RESULTS_START = "<!-- bench:engine:results:start -->"
 RESULTS_END = "<!-- bench:engine:results:end -->"
 
+Say = Callable[[str], None]
+
 SEED = 1234
 JOB_TIMEOUT_S = 300.0
 
@@ -75,18 +78,46 @@ TURN1_QUESTION = "Summarize these notes in two sentences."
 TURN2_QUESTION = "Thanks. Now give that summary a short title."
 
 _SUBJECTS = (
-    "the harvest crew", "the river barge", "the bakery", "the school board", "the old mill",
-    "the lighthouse keeper", "the market stalls", "the night train", "the village choir",
-    "the weather station", "the apple orchard", "the town library",
+    "the harvest crew",
+    "the river barge",
+    "the bakery",
+    "the school board",
+    "the old mill",
+    "the lighthouse keeper",
+    "the market stalls",
+    "the night train",
+    "the village choir",
+    "the weather station",
+    "the apple orchard",
+    "the town library",
 )
 _VERBS = (
-    "reported", "postponed", "finished", "questioned", "repaired", "celebrated",
-    "measured", "counted", "painted", "inspected", "rebuilt", "discussed",
+    "reported",
+    "postponed",
+    "finished",
+    "questioned",
+    "repaired",
+    "celebrated",
+    "measured",
+    "counted",
+    "painted",
+    "inspected",
+    "rebuilt",
+    "discussed",
 )
 _OBJECTS = (
-    "the north fence", "twelve crates of flour", "a broken lantern", "the spring schedule",
-    "three new benches", "the flooded cellar", "a list of volunteers", "the copper roof",
-    "the winter accounts", "a visiting musician", "the east bridge", "forty jars of honey",
+    "the north fence",
+    "twelve crates of flour",
+    "a broken lantern",
+    "the spring schedule",
+    "three new benches",
+    "the flooded cellar",
+    "a list of volunteers",
+    "the copper roof",
+    "the winter accounts",
+    "a visiting musician",
+    "the east bridge",
+    "forty jars of honey",
 )
 
 
@@ -98,8 +129,10 @@ class Settings:
     batch: int
     reps: int
     long_reps: int
+    follow_reps: int
     start_reps: int
     decode_tokens: int
+    first_answer_tokens: int
     long_tokens: int
     history_tokens: int
     turn1_tokens: int
@@ -434,7 +467,7 @@ def _history_message(bare: BareSide, rep: int, target_tokens: int) -> str:
 def measure_start(settings: Settings, log_dir: Path, results: Results, say: Say) -> None:
     """Fresh engine per repetition: spawn to ready, load, first answer (and bare load)."""
     messages = [ChatMessage("user", FIRST_ANSWER_PROMPT)]
-    sampling = settings.sampling(settings.decode_tokens)
+    sampling = settings.sampling(settings.first_answer_tokens)
     for rep, order in enumerate(_orders(settings.start_reps)):
         for side in order:
             if side == "hearth":
@@ -475,15 +508,17 @@ def measure_runs(
 
     for rep, order in enumerate(_orders(settings.reps)):
         for side in order:
-            results.decode[side].append(sides[side](story, settings.sampling(settings.decode_tokens)))
+            run = sides[side](story, settings.sampling(settings.decode_tokens))
+            results.decode[side].append(run)
         say(f"decode {rep + 1}/{settings.reps}")
 
     for rep, order in enumerate(_orders(settings.long_reps)):
         for side in order:
-            results.long[side].append(sides[side](story, settings.sampling(settings.long_tokens)))
+            run = sides[side](story, settings.sampling(settings.long_tokens))
+            results.long[side].append(run)
         say(f"long output {rep + 1}/{settings.long_reps}")
 
-    for rep, order in enumerate(_orders(settings.reps)):
+    for rep, order in enumerate(_orders(settings.follow_reps)):
         history = _history_message(bare, rep, settings.history_tokens)
         for side in order:
             turn1_messages = [ChatMessage("user", history)]
@@ -495,19 +530,19 @@ def measure_runs(
             ]
             turn2 = sides[side](turn2_messages, settings.sampling(settings.turn2_tokens))
             results.follow[side].append(FollowUp(turn1, turn2))
-        say(f"follow-up {rep + 1}/{settings.reps}")
+        say(f"follow-up {rep + 1}/{settings.follow_reps}")
 
 
 # -- report ----------------------------------------------------------------------------
 
 
 def _median(values: Sequence[float]) -> float:
-    clean = [v for v in values if v == v]  # drop NaN
+    clean = [v for v in values if not math.isnan(v)]
     return statistics.median(clean) if clean else float("nan")
 
 
 def _spread(values: Sequence[float], fmt: str) -> str:
-    clean = [v for v in values if v == v]
+    clean = [v for v in values if not math.isnan(v)]
     if not clean:
         return "n/a"
     return f"{format(min(clean), fmt)}-{format(max(clean), fmt)}"
@@ -587,8 +622,9 @@ def render_report(results: Results) -> str:
     details = [
         "| Detail | Hearth | bare |",
         "|---|---:|---:|",
-        f"| Decode tokens/s, median (range) | {tps_h:.1f} ({_spread([r.decode_tps for r in dh], '.1f')})"
-        f" | {tps_b:.1f} ({_spread([r.decode_tps for r in db], '.1f')}) |",
+        f"| Decode tokens/s, median (range) | {tps_h:.1f} "
+        f"({_spread([r.decode_tps for r in dh], '.1f')}) | {tps_b:.1f} "
+        f"({_spread([r.decode_tps for r in db], '.1f')}) |",
         f"| Tokens per decode run (median) | {_median([float(r.tokens) for r in dh]):.0f} | "
         f"{_median([float(r.tokens) for r in db]):.0f} |",
         f"| Overhead per token, us, median (range) | {over_h:.1f} "
@@ -596,6 +632,10 @@ def render_report(results: Results) -> str:
         f"({_spread([r.overhead_us_per_token for r in db], '.1f')}) |",
         f"| Overhead per token on long answers, us | {over_long_h:.1f} | "
         f"{_median([r.overhead_us_per_token for r in lb]):.1f} |",
+        f"| Overhead split: per job, ms + per token, us | {_split(dh, lh)} | {_split(db, lb)} |",
+        f"| Time inside generate() per token, ms (decode runs) | "
+        f"{_median([r.engine_ms / r.tokens for r in dh if r.tokens]):.2f} | "
+        f"{_median([r.engine_ms / r.tokens for r in db if r.tokens]):.2f} |",
         f"| Long answers: tokens (median) | {_median([float(r.tokens) for r in lh]):.0f} | "
         f"{_median([float(r.tokens) for r in lb]):.0f} |",
         f"| Long answers: tok/s first 10% | "
@@ -608,8 +648,9 @@ def render_report(results: Results) -> str:
         f"{_spread([r.flatness for r in lb], '.3f')} |",
         f"| Turn 1 TTFT, ms, median (range) | {ms([f.turn1.ttft_ms for f in fh])} | "
         f"{ms([f.turn1.ttft_ms for f in fb])} |",
-        f"| Turn 1 prompt / cached tokens | {_median([float(f.turn1.prompt_tokens) for f in fh]):.0f}"
-        f" / {_median([float(f.turn1.cached_tokens) for f in fh]):.0f} | "
+        "| Turn 1 prompt / cached tokens | "
+        f"{_median([float(f.turn1.prompt_tokens) for f in fh]):.0f} / "
+        f"{_median([float(f.turn1.cached_tokens) for f in fh]):.0f} | "
         f"{_median([float(f.turn1.prompt_tokens) for f in fb]):.0f} / "
         f"{_median([float(f.turn1.cached_tokens) for f in fb]):.0f} |",
         f"| Turn 2 TTFT, ms, median (range) | {ms([f.turn2.ttft_ms for f in fh])} | "
@@ -618,8 +659,8 @@ def render_report(results: Results) -> str:
         f"{ms([x.spawn_ms for x in results.start_hearth])} | - |",
         f"| Model load, ms, median (range) | {ms([x.load_ms for x in results.start_hearth])} | "
         f"{ms([x.load_ms for x in results.start_bare])} |",
-        f"| First answer ({s.decode_tokens} tokens max), submit to end, ms | {answer_h:.0f} | "
-        f"{answer_b:.0f} |",
+        f"| First answer ({s.first_answer_tokens} tokens max), submit to end, ms | "
+        f"{answer_h:.0f} | {answer_b:.0f} |",
         f"| Same text on both sides (decode / long runs) | {'yes' if same_decode else 'NO'} / "
         f"{'yes' if same_long else 'NO'} | |",
         f"| Runs where text chunks != tokens | {mismatched_chunks} | |",
@@ -639,13 +680,25 @@ def render_report(results: Results) -> str:
         f"- Settings: context {s.context}, {s.threads} thread(s) (decode and batch), batch "
         f"{s.batch}, temperature 0 (greedy), repeat penalty 1.0, seed {SEED}",
         f"- Repetitions, alternating ABAB/BABA: {s.reps} decode, {s.long_reps} long-output, "
-        f"{s.reps} follow-up, {s.start_reps} engine-start; medians reported",
-        f"- Prompts: decode and long output \"{DECODE_PROMPT}\" (max {s.decode_tokens} / "
+        f"{s.follow_reps} follow-up, {s.start_reps} engine-start; medians reported",
+        f'- Prompts: decode and long output "{DECODE_PROMPT}" (max {s.decode_tokens} / '
         f"{s.long_tokens} tokens); follow-up: notes of ~{s.history_tokens} rendered tokens + "
-        f"\"{TURN1_QUESTION}\" (max {s.turn1_tokens}), then \"{TURN2_QUESTION}\" "
+        f'"{TURN1_QUESTION}" (max {s.turn1_tokens}), then "{TURN2_QUESTION}" '
         f"(max {s.turn2_tokens})",
     ]
     return "\n".join([*header, "", *rows, "", *details, ""])
+
+
+def _split(short: Sequence[Run], long: Sequence[Run]) -> str:
+    """Overhead as a fixed cost per job plus a cost per token, from short and long runs."""
+    n1 = _median([float(r.tokens) for r in short])
+    n2 = _median([float(r.tokens) for r in long])
+    t1 = _median([r.wall_ms - r.engine_ms for r in short])
+    t2 = _median([r.wall_ms - r.engine_ms for r in long])
+    if math.isnan(n1 + n2 + t1 + t2) or n2 <= n1:
+        return "n/a"
+    per_token_ms = (t2 - t1) / (n2 - n1)
+    return f"{t1 - per_token_ms * n1:.1f} ms + {per_token_ms * 1000.0:.1f} us"
 
 
 def _window_tps(run: Run, *, first: bool) -> float:
@@ -675,8 +728,6 @@ def write_docs(report: str, path: Path = DOCS_PATH) -> None:
 
 # -- main ------------------------------------------------------------------------------
 
-Say = Callable[[str], None]
-
 
 def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -696,15 +747,39 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, bool]:
     threads = args.threads or max(1, (cpus or 2) // 2)
     if args.quick:
         settings = Settings(
-            model=Path(model), context=args.context, threads=threads, batch=512,
-            reps=args.reps or 2, long_reps=1, start_reps=1, decode_tokens=64,
-            long_tokens=300, history_tokens=600, turn1_tokens=32, turn2_tokens=16, quick=True,
+            model=Path(model),
+            context=args.context,
+            threads=threads,
+            batch=512,
+            reps=args.reps or 2,
+            long_reps=1,
+            follow_reps=1,
+            start_reps=1,
+            decode_tokens=64,
+            first_answer_tokens=32,
+            long_tokens=300,
+            history_tokens=600,
+            turn1_tokens=32,
+            turn2_tokens=16,
+            quick=True,
         )
     else:
         settings = Settings(
-            model=Path(model), context=args.context, threads=threads, batch=512,
-            reps=args.reps or 5, long_reps=3, start_reps=3, decode_tokens=256,
-            long_tokens=2000, history_tokens=1500, turn1_tokens=64, turn2_tokens=32, quick=False,
+            model=Path(model),
+            context=args.context,
+            threads=threads,
+            batch=512,
+            reps=args.reps or 5,
+            long_reps=3,
+            follow_reps=3,
+            start_reps=3,
+            decode_tokens=256,
+            first_answer_tokens=128,
+            long_tokens=2000,
+            history_tokens=1500,
+            turn1_tokens=64,
+            turn2_tokens=32,
+            quick=False,
         )
     if settings.context < settings.long_tokens + 200:
         parser.error("the context is too short for the long-output runs")

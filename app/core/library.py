@@ -6,6 +6,7 @@ Files that fail inspection are listed with their reason rather than hidden.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from typing import Literal
 
 from app.core.errors import HearthError, InvalidModelFile, UnknownModel
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
-from app.core.starter import INSTALL_HINT, STARTER_ID, starter_model_path
+from app.core.starter import INSTALL_HINT, STARTER_ID, STARTER_NAME, starter_model_path
 
 Source = Literal["starter", "library", "path"]
 
@@ -90,7 +91,9 @@ class ModelLibrary:
         found: list[ModelEntry] = []
         starter = starter_model_path() if self._include_starter else None
         if starter is not None:
-            found.append(_entry(starter, STARTER_ID, "starter"))
+            entry = _entry(starter, STARTER_ID, "starter")
+            # The file's own name field is a training-run label; show a friendly one.
+            found.append(dataclasses.replace(entry, name=STARTER_NAME))
         files = [p for p in self._files() if starter is None or p.resolve() != starter.resolve()]
         slugs: dict[str, int] = {}
         for path in files:

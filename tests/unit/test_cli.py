@@ -29,7 +29,9 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"hearth {__version__}"
 
 
-def test_no_command_prints_help_and_points_to_ask(capsys):
+def test_without_a_display_no_command_prints_help_and_points_to_ask(capsys, monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
     code, out, _ = run(capsys)
     assert code == 0
     assert "hearth ask" in out and "usage: hearth" in out

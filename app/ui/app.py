@@ -1,0 +1,77 @@
+"""Start the desktop application."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import __version__
+from app.core.errors import HearthError
+from app.store.database import open_database
+from app.store.history import HistoryStore
+from app.ui.chat_controller import ChatController
+from app.ui.main_window import MainWindow
+from app.ui.theme import apply_theme, system_theme
+
+log = logging.getLogger(__name__)
+
+
+def build_window(services, engine, app: QApplication) -> MainWindow:
+    """Wire the window to the services (also used by GUI tests with a fake engine)."""
+    database = open_database(services.paths.data_dir / "hearth.db")
+    history = HistoryStore(database)
+    recovered = history.recover_interrupted()
+    history.purge_deleted()
+    controller = ChatController(engine, history, services.library, services.settings)
+    ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
+    entries = services.library.entries()
+    window = MainWindow(controller, entries, ui_state, database)
+    notes = [w for w in (services.settings_store.warning, database.warning) if w]
+    if recovered:
+        notes.append(
+            f"{recovered} answer(s) were interrupted when Hearth last closed; they are kept "
+            "and marked as interrupted."
+        )
+    if notes:
+        window.undo_banner.show_message(" ".join(notes))
+    return window
+
+
+def run_gui(services) -> int:
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    app.setApplicationName("Hearth")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("Hearth")
+    app.setDesktopFileName("hearth")
+    apply_theme(app, system_theme())
+    engine = services.new_engine()
+    try:
+        window = build_window(services, engine, app)
+    except HearthError as error:
+        QMessageBox.critical(None, "Hearth cannot start", error.user_text())
+        engine.shutdown()
+        return 1
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_theme(app, system_theme()))
+    window.show()
+    window.start(services.settings.default_model or _default_id(services))
+    code = app.exec()
+    engine.shutdown()
+    window.database.close()
+    # Tear Qt down in order while Python is still whole: left to interpreter
+    # finalisation, PySide6 may free objects in the wrong order and crash on exit.
+    window.deleteLater()
+    del window
+    app.processEvents()
+    app.shutdown()
+    return code
+
+
+def _default_id(services) -> str | None:
+    try:
+        return services.library.default().id
+    except HearthError:
+        return None

@@ -1,0 +1,374 @@
+"""Chat logic for the window: engine jobs, history writes, and what the view shows.
+
+The user's message is written before generation starts; the reply row is created
+when it starts, flushed about once a second while it streams, and finalised with its
+finish reason. A crash of the engine finalises the reply as ``crashed`` with the text
+received so far. Events of a job that is not the active one are ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.core.errors import HearthError
+from app.core.fingerprint import model_fingerprint
+from app.core.library import ModelEntry, ModelLibrary
+from app.core.options import ChatMessage, ChatRequest, SamplingOptions
+from app.core.settings import Settings
+from app.engine.client import EngineClient
+from app.engine.protocol import JobFinished, LoadedModel
+from app.store.errors import NotFound
+from app.store.export import export_json, export_markdown
+from app.store.history import HistoryStore
+from app.ui.bridges.engine_bridge import EngineBridge
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0
+
+
+@dataclass
+class _ActiveReply:
+    job_id: int
+    message_id: int
+    conversation_id: int
+    started: float
+    parts: list[str] = field(default_factory=list)
+    tokens: int = 0
+    last_flush: float = 0.0
+    first_token_at: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class ChatController(QObject):
+    conversationsChanged = Signal()
+    threadReset = Signal(int, list)  # conversation id (0 = none), messages
+    messageAdded = Signal(object)
+    replyStarted = Signal(object)
+    replyText = Signal(int, str)
+    replyFinished = Signal(object)
+    busyChanged = Signal(bool)
+    engineProblem = Signal(str)
+    loadProgress = Signal(float)
+    modelLoaded = Signal(object)  # LoadedModel
+    modelFailed = Signal(str)
+    speedChanged = Signal(float)
+    notice = Signal(str)
+
+    def __init__(
+        self,
+        engine: EngineClient,
+        history: HistoryStore,
+        library: ModelLibrary,
+        settings: Settings,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.history = history
+        self.library = library
+        self.settings = settings
+        self.bridge = EngineBridge(engine, self)
+        self.bridge.textBatch.connect(self._on_text)
+        self.bridge.jobFinished.connect(self._on_finished)
+        self.bridge.loadProgress.connect(self._on_load_progress)
+        self.bridge.modelLoaded.connect(self._on_model_loaded)
+        self.current_id: int | None = None
+        self.entry: ModelEntry | None = None
+        self.loaded: LoadedModel | None = None
+        self._load_job: int | None = None
+        self._loading_path: str | None = None
+        self._active: _ActiveReply | None = None
+        self._fingerprints: dict[str, str] = {}
+
+    # -- models --------------------------------------------------------------------------
+
+    def choose_model(self, entry: ModelEntry) -> None:
+        self.entry = entry
+        if self.current_id is not None:
+            self.history.set_model_ref(self.current_id, entry.id)
+        self._ensure_loaded()
+
+    def reload_model(self) -> None:
+        self.loaded = None
+        self._loading_path = None
+        self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        entry = self.entry
+        if entry is None:
+            return
+        path = str(entry.path)
+        if self._loading_path == path:
+            return  # loaded, or a load of it is queued
+        try:
+            job = self.engine.load(self.settings.load_options(path))
+        except HearthError as error:
+            self.modelFailed.emit(error.user_text())
+            return
+        self._load_job = job.id
+        self._loading_path = path
+        self.loadProgress.emit(0.0)
+
+    @Slot(int, float)
+    def _on_load_progress(self, job_id: int, fraction: float) -> None:
+        if job_id == self._load_job:
+            self.loadProgress.emit(fraction)
+
+    @Slot(int, object)
+    def _on_model_loaded(self, job_id: int, model: LoadedModel) -> None:
+        self.loaded = model
+        self.modelLoaded.emit(model)
+
+    # -- conversations -------------------------------------------------------------------
+
+    def new_conversation(self) -> None:
+        self.current_id = None
+        self.threadReset.emit(0, [])
+
+    def open_conversation(self, conversation_id: int) -> None:
+        try:
+            self.history.get_conversation(conversation_id)
+        except NotFound:
+            self.notice.emit("That conversation no longer exists.")
+            return
+        self.current_id = conversation_id
+        self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+
+    def current_conversation(self):
+        if self.current_id is None:
+            return None
+        try:
+            return self.history.get_conversation(self.current_id)
+        except NotFound:
+            return None
+
+    def set_system_prompt(self, text: str) -> None:
+        if self.current_id is not None:
+            self.history.set_system_prompt(self.current_id, text)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self.history.rename(conversation_id, title)
+        self.conversationsChanged.emit()
+
+    def delete(self, conversation_id: int) -> str:
+        title = self.history.get_conversation(conversation_id).title
+        if self._active is not None and self._active.conversation_id == conversation_id:
+            self.stop()
+        self.history.delete_conversation(conversation_id)
+        if conversation_id == self.current_id:
+            self.new_conversation()
+        self.conversationsChanged.emit()
+        return title
+
+    def restore(self, conversation_id: int) -> None:
+        self.history.restore_conversation(conversation_id)
+        self.conversationsChanged.emit()
+
+    def export(self, conversation_id: int, path: Path) -> None:
+        if path.suffix.lower() == ".json":
+            text = json.dumps(
+                export_json(self.history, conversation_id), indent=2, ensure_ascii=False
+            )
+        else:
+            text = export_markdown(self.history, conversation_id)
+        path.write_text(text, encoding="utf-8")
+
+    def _thread_for_view(self, conversation_id: int) -> list:
+        messages = self.history.thread(conversation_id)
+        active = self._active
+        if active is None or active.conversation_id != conversation_id:
+            return messages
+        # The reply still streaming: show what arrived, not only what was flushed.
+        return [
+            dataclasses.replace(m, content=active.text) if m.id == active.message_id else m
+            for m in messages
+        ]
+
+    # -- chatting ------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._active is not None
+
+    @property
+    def active_message_id(self) -> int | None:
+        return None if self._active is None else self._active.message_id
+
+    def send(self, text: str, edit_of: int | None = None) -> bool:
+        """Write the user's message, then start the reply. False if nothing was sent."""
+        if self._active is not None or self.entry is None:
+            if self.entry is None:
+                self.notice.emit("Choose a model first.")
+            return False
+        if self.current_id is None:
+            conversation = self.history.create_conversation(model_ref=self.entry.id)
+            self.current_id = conversation.id
+        conversation_id = self.current_id
+        thread = self.history.thread(conversation_id)
+        if edit_of is not None:
+            edited = next((m for m in thread if m.id == edit_of), None)
+            parent_id = edited.parent_id if edited is not None else None
+        else:
+            parent_id = thread[-1].id if thread else None
+        user = self.history.add_user_message(conversation_id, text, parent_id)
+        if edit_of is not None:
+            self.threadReset.emit(conversation_id, self.history.thread(conversation_id))
+        else:
+            self.messageAdded.emit(user)
+        self.conversationsChanged.emit()
+        self._start_reply(conversation_id, user.id)
+        return True
+
+    def regenerate(self, message_id: int) -> None:
+        if self._active is not None or self.current_id is None:
+            return
+        thread = self.history.thread(self.current_id)
+        target = next((m for m in thread if m.id == message_id), None)
+        if target is None or target.parent_id is None:
+            return
+        self._start_reply(self.current_id, target.parent_id, reset_view=True)
+
+    def switch_alternative(self, message_id: int, direction: int) -> None:
+        if self.current_id is None or self._active is not None:
+            return
+        self.history.switch_alternative(message_id, direction)
+        self.threadReset.emit(self.current_id, self.history.thread(self.current_id))
+
+    def stop(self) -> None:
+        if self._active is not None:
+            self.engine.cancel(self._active.job_id)
+
+    def _start_reply(self, conversation_id: int, parent_id: int, reset_view: bool = False) -> None:
+        entry = self.entry
+        assert entry is not None
+        self._ensure_loaded()
+        system = self.history.get_conversation(conversation_id).system_prompt
+        thread = self.history.thread_to(conversation_id, parent_id)
+        messages = [ChatMessage("system", system)] if system.strip() else []
+        messages += [
+            ChatMessage(m.role, m.content)
+            for m in thread
+            if m.role in ("user", "assistant") and m.content.strip()
+        ]
+        sampling = dataclasses.replace(SamplingOptions(), seed=random.getrandbits(31))
+        info = entry.info
+        reply = self.history.start_reply(
+            conversation_id,
+            parent_id,
+            model_name=entry.name,
+            model_path=str(entry.path),
+            model_size=entry.size_bytes,
+            model_fingerprint=self._fingerprint(entry.path),
+            quantization=info.quantization if info else "",
+            sampling_json=json.dumps(dataclasses.asdict(sampling)),
+            seed=sampling.seed,
+        )
+        try:
+            job = self.engine.chat(ChatRequest(tuple(messages), sampling))
+        except HearthError as error:
+            self.history.finish_reply(reply.id, "", "error", error=error.user_text())
+            self.engineProblem.emit(error.user_text())
+            self.threadReset.emit(conversation_id, self.history.thread(conversation_id))
+            return
+        self._active = _ActiveReply(job.id, reply.id, conversation_id, time.monotonic())
+        self.busyChanged.emit(True)
+        if reset_view:
+            self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+        self.replyStarted.emit(reply)
+
+    def _fingerprint(self, path: Path) -> str:
+        key = str(path)
+        if key not in self._fingerprints:
+            try:
+                self._fingerprints[key] = model_fingerprint(path)
+            except OSError:
+                self._fingerprints[key] = ""
+        return self._fingerprints[key]
+
+    @Slot(int, str, int)
+    def _on_text(self, job_id: int, text: str, tokens: int) -> None:
+        active = self._active
+        if active is None or job_id != active.job_id:
+            return  # a stale job's text
+        now = time.monotonic()
+        if not active.first_token_at:
+            active.first_token_at = now
+        active.parts.append(text)
+        active.tokens += tokens
+        if active.conversation_id == self.current_id:
+            self.replyText.emit(active.message_id, text)
+        elapsed = now - active.first_token_at
+        if elapsed > 0.25 and active.tokens > 1:
+            self.speedChanged.emit((active.tokens - 1) / elapsed)
+        if now - active.last_flush >= FLUSH_SECONDS:
+            active.last_flush = now
+            self._persist(lambda: self.history.update_reply(active.message_id, active.text))
+
+    @Slot(int, object)
+    def _on_finished(self, job_id: int, finished: JobFinished) -> None:
+        if job_id == self._load_job:
+            self._load_job = None
+            if not finished.ok:
+                self._loading_path = None
+                message = finished.error.user_text() if finished.error else "Loading failed."
+                if finished.finish_reason == "crashed":
+                    self.engineProblem.emit(message)
+                self.modelFailed.emit(message)
+            return
+        active = self._active
+        if active is None or job_id != active.job_id:
+            return
+        self._active = None
+        text = finished.text or active.text
+        stats = finished.stats
+        error = finished.error.user_text() if finished.error is not None else None
+        self._persist(
+            lambda: self.history.finish_reply(
+                active.message_id,
+                text,
+                finished.finish_reason,
+                error=error,
+                prompt_tokens=stats.prompt_tokens if stats else None,
+                completion_tokens=stats.completion_tokens if stats else None,
+                ttft_ms=stats.ttft_ms if stats else None,
+                tokens_per_s=stats.tokens_per_s if stats else None,
+                seed=stats.seed if stats else None,
+            )
+        )
+        if finished.finish_reason == "crashed":
+            self.loaded = None
+            self._loading_path = None
+            self.engineProblem.emit(error or "The model engine stopped unexpectedly.")
+        self.busyChanged.emit(False)
+        if active.conversation_id == self.current_id:
+            self.replyFinished.emit(self.history.get_message(active.message_id))
+        self.conversationsChanged.emit()
+
+    def _persist(self, write) -> None:
+        try:
+            write()
+        except HearthError as error:
+            log.error("could not save the reply: %s", error)
+            self.engineProblem.emit(error.user_text())
+
+    def shutdown(self) -> None:
+        """Finalise a reply that is still streaming before the app quits."""
+        active = self._active
+        if active is not None:
+            self._active = None
+            self._persist(
+                lambda: self.history.finish_reply(active.message_id, active.text, "cancelled")
+            )
+        self.bridge.close()

@@ -1,0 +1,360 @@
+"""The main window: a thin shell that lays out the features and wires their actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.library import ModelEntry
+from app.engine.protocol import LoadedModel
+from app.store.database import Database
+from app.ui.banner import Banner
+from app.ui.chat_controller import ChatController
+from app.ui.composer import Composer
+from app.ui.conversation_list import ConversationList
+from app.ui.message_view import MessageView
+from app.ui.model_picker import ModelPicker
+
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        controller: ChatController,
+        entries: list[ModelEntry],
+        ui_state: QSettings,
+        database: Database,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.database = database
+        self._ui_state = ui_state
+        self._deleted_id: int | None = None
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Hearth")
+        self.setAccessibleName("Hearth")
+        self.resize(1100, 760)
+
+        self.sidebar = ConversationList(self)
+        self.picker = ModelPicker(self)
+        self.system_prompt = QLineEdit(self)
+        self.system_prompt.setObjectName("systemPrompt")
+        self.system_prompt.setAccessibleName("System prompt for this conversation")
+        self.system_prompt.setPlaceholderText("System prompt for this conversation (optional)")
+        self.crash_banner = Banner("crashBanner", self)
+        self.undo_banner = Banner("undoBanner", self)
+        self.view = MessageView(self)
+        self.composer = Composer(self)
+
+        chat = QWidget(self)
+        chat_layout = QVBoxLayout(chat)
+        chat_layout.setContentsMargins(0, 0, 0, 0)
+        chat_layout.setSpacing(0)
+        top = QHBoxLayout()
+        top.setContentsMargins(12, 8, 12, 4)
+        top.addWidget(self.picker, 1)
+        chat_layout.addLayout(top)
+        prompt_row = QHBoxLayout()
+        prompt_row.setContentsMargins(12, 0, 12, 4)
+        prompt_row.addWidget(self.system_prompt)
+        chat_layout.addLayout(prompt_row)
+        chat_layout.addWidget(self.crash_banner)
+        chat_layout.addWidget(self.undo_banner)
+        chat_layout.addWidget(self.view, 1)
+        chat_layout.addWidget(self.composer)
+
+        self.splitter = QSplitter(self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(chat)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 840])
+        self.setCentralWidget(self.splitter)
+
+        self.engine_status = QLabel("Engine starting…")
+        self.engine_status.setObjectName("engineStatus")
+        self.speed_status = QLabel("")
+        self.speed_status.setObjectName("speedStatus")
+        self.statusBar().addWidget(self.engine_status, 1)
+        self.statusBar().addPermanentWidget(self.speed_status)
+
+        self._build_actions()
+        self._wire()
+        self.picker.set_entries(entries, None)
+        self._restore_state()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action("New chat", QKeySequence.StandardKey.New, self._new_chat)
+        file_menu.addAction(self.new_action)
+        self.export_action = self._action("Export conversation…", "Ctrl+E", self._export_current)
+        file_menu.addAction(self.export_action)
+        self.settings_action = self._action("Settings…", "Ctrl+,", self._settings)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("Quit", QKeySequence.StandardKey.Quit, self.close))
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self.search_action = self._action(
+            "Search", QKeySequence.StandardKey.Find, self.sidebar.focus_search
+        )
+        chat_menu.addAction(self.search_action)
+        self.stop_action = self._action("Stop", "Esc", self._escape)
+        self.stop_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        chat_menu.addAction(self.stop_action)
+        self.reload_action = self._action("Reload model", "Ctrl+R", self.controller.reload_model)
+        chat_menu.addAction(self.reload_action)
+        self.undo_action = self._action(
+            "Undo delete", QKeySequence.StandardKey.Undo, self._undo_delete
+        )
+        self.undo_action.setEnabled(False)
+        chat_menu.addAction(self.undo_action)
+
+    def _action(self, text: str, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _wire(self) -> None:
+        c = self.controller
+        self.sidebar.newRequested.connect(self._new_chat)
+        self.sidebar.conversationSelected.connect(self._open)
+        self.sidebar.hitSelected.connect(lambda cid, _mid: self._open(cid))
+        self.sidebar.renameRequested.connect(c.rename)
+        self.sidebar.deleteRequested.connect(self._delete)
+        self.sidebar.exportRequested.connect(self._export)
+        self.sidebar.searchChanged.connect(self._search)
+        self.picker.modelChosen.connect(self._choose_model)
+        self.system_prompt.editingFinished.connect(
+            lambda: c.set_system_prompt(self.system_prompt.text())
+        )
+        self.composer.sendRequested.connect(self._send)
+        self.composer.stopRequested.connect(c.stop)
+        self.view.actionRequested.connect(self._message_action)
+        self.view.linkActivated.connect(self._link)
+        self.crash_banner.actionClicked.connect(self._reload)
+        self.undo_banner.actionClicked.connect(self._undo_delete)
+
+        c.conversationsChanged.connect(self.refresh_conversations)
+        c.threadReset.connect(self._show_thread)
+        c.messageAdded.connect(self.view.append_message)
+        c.replyStarted.connect(self.view.begin_stream)
+        c.replyText.connect(self.view.stream_text)
+        c.replyFinished.connect(self.view.end_stream)
+        c.busyChanged.connect(self._busy)
+        c.engineProblem.connect(self._engine_problem)
+        c.loadProgress.connect(self._load_progress)
+        c.modelLoaded.connect(self._model_loaded)
+        c.modelFailed.connect(self._model_failed)
+        c.speedChanged.connect(lambda s: self.speed_status.setText(f"{s:.1f} tok/s"))
+        c.notice.connect(lambda text: self.statusBar().showMessage(text, 6000))
+
+    def _restore_state(self) -> None:
+        geometry = self._ui_state.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = self._ui_state.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def start(self, default_model_id: str | None) -> None:
+        """Select the default model, start loading it, and put the cursor in the composer."""
+        self.picker.select(default_model_id)
+        entry = self.picker.current()
+        if entry is not None:
+            self.controller.choose_model(entry)
+        else:
+            self.engine_status.setText("No model installed: put a .gguf file in the models folder.")
+        self.refresh_conversations()
+        self.controller.new_conversation()
+        self.composer.edit.setFocus()
+
+    # -- slots ---------------------------------------------------------------------------
+
+    @Slot()
+    def refresh_conversations(self) -> None:
+        if self.sidebar.searching and self.sidebar.search.text().strip():
+            self._search(self.sidebar.search.text())
+            return
+        summaries = self.controller.history.list_conversations(limit=500)
+        self.sidebar.set_conversations(summaries, self.controller.current_id)
+
+    def _search(self, text: str) -> None:
+        if not text.strip():
+            self.refresh_conversations_list_only()
+            return
+        self.sidebar.set_hits(self.controller.history.search(text))
+
+    def refresh_conversations_list_only(self) -> None:
+        summaries = self.controller.history.list_conversations(limit=500)
+        self.sidebar.set_conversations(summaries, self.controller.current_id)
+
+    def _new_chat(self) -> None:
+        self.composer.cancel_edit()
+        self.controller.new_conversation()
+        self.sidebar.list.clearSelection()
+        self.composer.edit.setFocus()
+
+    def _open(self, conversation_id: int) -> None:
+        self.composer.cancel_edit()
+        self.controller.open_conversation(conversation_id)
+        self.composer.edit.setFocus()
+
+    def _show_thread(self, conversation_id: int, messages: list) -> None:
+        self.view.show_messages(messages)
+        active = self.controller.active_message_id
+        if active is not None and any(m.id == active for m in messages):
+            message = next(m for m in messages if m.id == active)
+            self.view.resume_stream(message)
+        conversation = self.controller.current_conversation()
+        self.system_prompt.setText(conversation.system_prompt if conversation else "")
+        self.sidebar.select(conversation_id or None)
+        title = conversation.title if conversation else "New chat"
+        self.setWindowTitle(f"{title} — Hearth")
+
+    def _send(self, text: str) -> None:
+        self.controller.set_system_prompt(self.system_prompt.text())
+        pending_prompt = self.system_prompt.text() if self.controller.current_id is None else None
+        if self.controller.send(text, self.composer.editing_id):
+            self.composer.accept_sent()
+            if pending_prompt:
+                self.controller.set_system_prompt(pending_prompt)
+            self.crash_banner.hide()
+
+    def _busy(self, busy: bool) -> None:
+        self.composer.set_busy(busy)
+        self.view.set_busy(busy)
+        if busy:
+            self.engine_status.setText("Generating…")
+        else:
+            self._show_engine_ready()
+
+    def _show_engine_ready(self) -> None:
+        model = self.controller.loaded
+        if model is not None:
+            name = self.controller.entry.name if self.controller.entry else model.name
+            self.engine_status.setText(f"Ready · {name} · {model.device}")
+
+    def _choose_model(self, entry: ModelEntry) -> None:
+        self.controller.choose_model(entry)
+
+    def _load_progress(self, fraction: float) -> None:
+        self.picker.show_progress(fraction)
+        self.engine_status.setText(f"Loading model… {fraction * 100:.0f}%")
+
+    def _model_loaded(self, model: LoadedModel) -> None:
+        self.picker.show_loaded(model.device, model.gpu_layers, model.layers)
+        if not self.controller.busy:
+            self._show_engine_ready()
+
+    def _model_failed(self, message: str) -> None:
+        self.picker.show_failed()
+        self.engine_status.setText("Model not loaded")
+        self.crash_banner.show_message(message, "Try again")
+
+    def _engine_problem(self, message: str) -> None:
+        self.engine_status.setText("Engine stopped")
+        self.crash_banner.show_message(message, "Reload model")
+
+    def _escape(self) -> None:
+        if self.controller.busy:
+            self.controller.stop()
+        else:
+            self.composer.cancel_edit()
+
+    def _reload(self) -> None:
+        self.crash_banner.hide()
+        self.controller.reload_model()
+
+    def _message_action(self, action: str, message_id: int) -> None:
+        if action == "copy":
+            widget_text = self._message_text(message_id)
+            QGuiApplication.clipboard().setText(widget_text)
+            self.statusBar().showMessage("Message copied.", 3000)
+        elif action == "edit":
+            self.composer.start_edit(message_id, self._message_text(message_id))
+        elif action == "regenerate":
+            self.controller.regenerate(message_id)
+        elif action in ("prev", "next"):
+            self.controller.switch_alternative(message_id, -1 if action == "prev" else 1)
+
+    def _message_text(self, message_id: int) -> str:
+        return self.controller.history.get_message(message_id).content
+
+    def _link(self, href: str, message_id: int) -> None:
+        if href.startswith("hearth-copy:"):
+            message = self.controller.history.get_message(message_id)
+            blocks = self.view.rendered(message).code_blocks
+            index = int(href.split(":", 1)[1])
+            if 0 <= index < len(blocks):
+                QGuiApplication.clipboard().setText(blocks[index])
+                self.statusBar().showMessage("Code copied.", 3000)
+            return
+        url = QUrl(href)
+        if url.scheme().lower() in SAFE_SCHEMES:
+            QDesktopServices.openUrl(url)
+
+    def _delete(self, conversation_id: int) -> None:
+        title = self.controller.delete(conversation_id)
+        self._deleted_id = conversation_id
+        self.undo_action.setEnabled(True)
+        self.undo_banner.show_message(f"Deleted “{title}”.", "Undo")
+
+    def _undo_delete(self) -> None:
+        if self._deleted_id is None:
+            return
+        self.controller.restore(self._deleted_id)
+        self._open(self._deleted_id)
+        self._deleted_id = None
+        self.undo_action.setEnabled(False)
+        self.undo_banner.hide()
+
+    def _export_current(self) -> None:
+        if self.controller.current_id is not None:
+            self._export(self.controller.current_id)
+
+    def _export(self, conversation_id: int) -> None:
+        title = self.controller.history.get_conversation(conversation_id).title
+        name = (title or "conversation").replace("/", "-")
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export conversation",
+            str(Path.home() / f"{name}.md"),
+            "Markdown (*.md);;JSON (*.json)",
+        )
+        if not path:
+            return
+        try:
+            self.controller.export(conversation_id, Path(path))
+        except OSError as error:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {error.strerror}")
+            return
+        self.statusBar().showMessage(f"Exported to {path}", 5000)
+
+    def _settings(self) -> None:
+        QMessageBox.information(
+            self, "Settings", "Settings are coming soon. For now, Hearth uses its defaults."
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._ui_state.setValue("window/geometry", self.saveGeometry())
+        self._ui_state.setValue("window/splitter", self.splitter.saveState())
+        self._ui_state.sync()
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,225 @@
+"""The conversation: a scrolling column of message widgets.
+
+Only the most recent messages are built when a conversation opens; older ones are
+added on request ("Show earlier messages"), so a 2,000-message chat opens at once.
+Finished messages' HTML is cached by (id, content), and a streaming reply is updated
+through its own widget only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.markdown import RenderedMarkdown, StreamingMarkdown, render_markdown, stylesheet
+from app.ui.message_widget import MessageWidget
+from app.ui.theme import current_theme
+
+PAGE_SIZE = 40
+CACHE_SIZE = 2000
+
+
+class MessageView(QScrollArea):
+    actionRequested = Signal(str, int)
+    linkActivated = Signal(str, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageView")
+        self.setAccessibleName("Conversation")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._canvas = QWidget()
+        self._canvas.setObjectName("messageCanvas")
+        self._layout = QVBoxLayout(self._canvas)
+        self._layout.setContentsMargins(12, 8, 12, 8)
+        self._layout.setSpacing(8)
+        self._earlier = QPushButton("Show earlier messages")
+        self._earlier.setObjectName("showEarlierButton")
+        self._earlier.setFlat(True)
+        self._earlier.clicked.connect(self.show_earlier)
+        self._layout.addWidget(self._earlier)
+        self._empty = QLabel("Ask anything. Your conversations stay on this computer.")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setObjectName("emptyHint")
+        self._layout.addWidget(self._empty)
+        self._layout.addStretch(1)
+        self.setWidget(self._canvas)
+
+        self._widgets: dict[int, MessageWidget] = {}
+        self._hidden: list = []  # older messages not built yet, oldest first
+        self._cache: OrderedDict[tuple[int, str, str], RenderedMarkdown] = OrderedDict()
+        self._stream: StreamingMarkdown | None = None
+        self._stream_id: int | None = None
+        self._stick_to_bottom = True
+        self._busy = False
+        bar = self.verticalScrollBar()
+        bar.rangeChanged.connect(self._on_range_changed)
+        bar.valueChanged.connect(self._on_scrolled)
+        self._earlier.setVisible(False)
+
+    # -- whole thread --------------------------------------------------------------------
+
+    def show_messages(self, messages: list) -> None:
+        self.clear()
+        visible = [m for m in messages if m.role != "system"]
+        self._hidden = visible[:-PAGE_SIZE] if len(visible) > PAGE_SIZE else []
+        for message in visible[len(self._hidden) :]:
+            self._append(message)
+        self._earlier.setVisible(bool(self._hidden))
+        self._empty.setVisible(not visible)
+        self._stick_to_bottom = True
+        QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def clear(self) -> None:
+        for widget in self._widgets.values():
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self._widgets.clear()
+        self._hidden = []
+        self._stream = None
+        self._stream_id = None
+        self._empty.setVisible(True)
+
+    def show_earlier(self) -> None:
+        if not self._hidden:
+            return
+        batch, self._hidden = self._hidden[-PAGE_SIZE:], self._hidden[:-PAGE_SIZE]
+        bar = self.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        for offset, message in enumerate(batch):
+            self._insert(message, 1 + offset)
+        self._earlier.setVisible(bool(self._hidden))
+        self._stick_to_bottom = False
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum() - from_bottom))
+
+    def message_widget(self, message_id: int) -> MessageWidget | None:
+        return self._widgets.get(message_id)
+
+    def message_ids(self) -> list[int]:
+        return list(self._widgets)
+
+    # -- appending and streaming -----------------------------------------------------------
+
+    def append_message(self, message) -> MessageWidget:
+        self._empty.setVisible(False)
+        self._stick_to_bottom = True
+        return self._append(message)
+
+    def begin_stream(self, message) -> None:
+        widget = self.append_message(message)
+        self._stream = StreamingMarkdown(current_theme())
+        self._stream_id = message.id
+        widget.show_placeholder("Thinking…")
+        self.set_busy(True)
+
+    def stream_text(self, message_id: int, text: str) -> None:
+        if message_id != self._stream_id or self._stream is None:
+            return
+        widget = self._widgets.get(message_id)
+        if widget is None:
+            return
+        self._stream.feed(text)
+        widget.apply_update(self._stream.update())
+        widget.show_placeholder("")
+
+    def end_stream(self, message) -> None:
+        """Replace the streamed labels by the finished message (cached HTML)."""
+        if self._stream_id == message.id:
+            self._stream = None
+            self._stream_id = None
+        self.set_busy(False)
+        self.replace_message(message)
+
+    def resume_stream(self, message) -> None:
+        """Continue a reply that is still streaming, after its conversation is reopened."""
+        import dataclasses
+
+        self.replace_message(dataclasses.replace(message, content=""))
+        self._stream = StreamingMarkdown(current_theme())
+        self._stream_id = message.id
+        self.set_busy(True)
+        if message.content:
+            self.stream_text(message.id, message.content)
+
+    @property
+    def streaming_id(self) -> int | None:
+        return self._stream_id
+
+    def replace_message(self, message) -> None:
+        old = self._widgets.get(message.id)
+        if old is None:
+            return
+        index = self._layout.indexOf(old)
+        self._layout.removeWidget(old)
+        old.deleteLater()
+        del self._widgets[message.id]
+        self._insert(message, index)
+
+    def rendered(self, message) -> RenderedMarkdown:
+        key = (message.id, message.content, current_theme())
+        cached = self._cache.get(key)
+        if cached is None:
+            if message.role == "assistant":
+                cached = render_markdown(message.content, theme=current_theme())
+            else:
+                cached = _plain(message.content)
+            self._cache[key] = cached
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return cached
+
+    def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        for widget in self._widgets.values():
+            widget.set_busy(busy)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _append(self, message) -> MessageWidget:
+        # Before the stretch at the end of the layout.
+        return self._insert(message, self._layout.count() - 1)
+
+    def _insert(self, message, index: int) -> MessageWidget:
+        css = stylesheet(current_theme())
+        body = self.rendered(message).html if message.content else ""
+        widget = MessageWidget(message, css, body, self._canvas)
+        widget.set_busy(self._busy)
+        widget.actionRequested.connect(self.actionRequested)
+        widget.linkActivated.connect(self.linkActivated)
+        self._layout.insertWidget(index, widget)
+        self._widgets[message.id] = widget
+        return widget
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._stick_to_bottom = value >= bar.maximum() - 24
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._stick_to_bottom:
+            self.verticalScrollBar().setValue(maximum)
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        self._stick_to_bottom = True
+
+
+def _plain(text: str) -> RenderedMarkdown:
+    """User text is shown as typed: escaped, line breaks kept, never interpreted."""
+    import html
+
+    escaped = html.escape(text).replace("\n", "<br>")
+    return RenderedMarkdown(html=f"<p>{escaped}</p>", code_blocks=())

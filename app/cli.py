@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
@@ -70,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show paths and what the engine can do (GPU)")
     info.add_argument("--json", action="store_true")
+
+    history = commands.add_parser("history", help="list or export saved conversations")
+    history_commands = history.add_subparsers(
+        dest="history_command", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    history_list = history_commands.add_parser("list", help="list conversations, newest first")
+    history_list.add_argument("--json", action="store_true")
+    history_export = history_commands.add_parser("export", help="export one conversation")
+    history_export.add_argument("id", type=int, metavar="ID")
+    history_export.add_argument("--format", choices=("md", "json"), default="md")
+    history_export.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
     return parser
 
 
@@ -88,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _info(services, args)
         if args.command == "ask":
             return _ask(services, args)
+        if args.command == "history":
+            return _history(services, args)
     except HearthError as error:
         return _fail(error)
     except KeyboardInterrupt:
@@ -276,6 +290,60 @@ def _info(services: Services, args: argparse.Namespace) -> int:
     _print_rows(rows)
     if build.note:
         sys.stdout.write(f"\n{build.note}\n")
+    return EXIT_OK
+
+
+# -- history ----------------------------------------------------------------------------
+
+
+def _history(services: Services, args: argparse.Namespace) -> int:
+    from app.store.database import HISTORY_FILE, open_database
+    from app.store.export import export_json, export_markdown
+    from app.store.history import HistoryStore
+
+    path = services.paths.data_dir / HISTORY_FILE
+    if not path.exists():
+        if args.history_command == "list":
+            _print_json([]) if args.json else sys.stdout.write("No conversations yet.\n")
+            return EXIT_OK
+        raise _UsageError(f"There is no conversation {args.id}: no history has been saved yet.")
+    # Read the file the GUI may be writing: never move, repair or migrate it from here.
+    with open_database(path, recover=False, quick_check=False) as database:
+        store = HistoryStore(database)
+        if args.history_command == "list":
+            summaries = store.list_conversations(limit=100_000)
+            if args.json:
+                _print_json(
+                    [
+                        {
+                            "id": s.id,
+                            "title": s.title,
+                            "updated_at": s.updated_at.isoformat(),
+                            "message_count": s.message_count,
+                            "preview": s.preview,
+                        }
+                        for s in summaries
+                    ]
+                )
+            elif not summaries:
+                sys.stdout.write("No conversations yet.\n")
+            else:
+                for s in summaries:
+                    when = s.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+                    sys.stdout.write(f"{s.id:>5}  {when}  {s.message_count:>4} msgs  {s.title}\n")
+            return EXIT_OK
+        if args.format == "json":
+            text = json.dumps(export_json(store, args.id), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = export_markdown(store, args.id)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _UsageError(f"Could not write {args.output}: {exc.strerror}.") from exc
+        sys.stderr.write(f"hearth: exported conversation {args.id} to {args.output}\n")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ import argparse
 import codecs
 import datetime as dt
 import importlib.metadata
+import itertools
 import math
 import os
 import platform
@@ -200,16 +201,27 @@ class Run:
             return float("nan")
         return (self.wall_ms - self.engine_ms) * 1000.0 / self.tokens
 
-    @property
-    def flatness(self) -> float:
-        """Tokens/s over the last 10% of tokens divided by tokens/s over the first 10%."""
+    def window_tps(self, *, last: bool, robust: bool = True) -> float:
+        """Tokens/s over the first (or last) 10% of the tokens.
+
+        ``robust``: from the median gap between tokens, so that a moment of interference
+        from other programs does not decide the result; otherwise tokens over elapsed time.
+        """
         n = len(self.stamps)
         if n < 20:
             return float("nan")
         m = n // 10
-        first = m / (self.stamps[m] - self.stamps[0])
-        last = m / (self.stamps[-1] - self.stamps[-1 - m])
-        return last / first
+        window = self.stamps[-1 - m :] if last else self.stamps[: m + 1]
+        if robust:
+            gaps = [b - a for a, b in itertools.pairwise(window)]
+            return 1.0 / statistics.median(gaps)
+        return m / (window[-1] - window[0])
+
+    def flatness(self, *, robust: bool = True) -> float:
+        """Tokens/s over the last 10% of tokens divided by tokens/s over the first 10%."""
+        return self.window_tps(last=True, robust=robust) / self.window_tps(
+            last=False, robust=robust
+        )
 
 
 # -- Hearth side ---------------------------------------------------------------------------
@@ -458,7 +470,7 @@ def _history_message(bare: BareSide, rep: int, target_tokens: int) -> str:
         obj = _OBJECTS[(index * 7 + rep) % len(_OBJECTS)]
         lines.append(f"Note {index + 1}: {subject} {verb} {obj} on day {index * 3 + rep + 2}.")
         index += 1
-        if index % 8 == 0:
+        if index % 2 == 0:
             message = "\n".join([*lines, "", TURN1_QUESTION])
             if len(bare.tokenize_chat([ChatMessage("user", message)])) >= target_tokens:
                 return message
@@ -574,8 +586,8 @@ def render_report(results: Results) -> str:
     over_h = _median([r.overhead_us_per_token for r in dh])
     over_b = _median([r.overhead_us_per_token for r in db])
     over_long_h = _median([r.overhead_us_per_token for r in lh])
-    flat_h = _median([r.flatness for r in lh])
-    flat_b = _median([r.flatness for r in lb])
+    flat_h = _median([r.flatness() for r in lh])
+    flat_b = _median([r.flatness() for r in lb])
     flat_ratio = flat_h / flat_b
     follow_h = _median([f.ttft_ratio for f in fh])
     follow_b = _median([f.ttft_ratio for f in fb])
@@ -632,20 +644,23 @@ def render_report(results: Results) -> str:
         f"({_spread([r.overhead_us_per_token for r in db], '.1f')}) |",
         f"| Overhead per token on long answers, us | {over_long_h:.1f} | "
         f"{_median([r.overhead_us_per_token for r in lb]):.1f} |",
-        f"| Overhead split: per job, ms + per token, us | {_split(dh, lh)} | {_split(db, lb)} |",
         f"| Time inside generate() per token, ms (decode runs) | "
         f"{_median([r.engine_ms / r.tokens for r in dh if r.tokens]):.2f} | "
         f"{_median([r.engine_ms / r.tokens for r in db if r.tokens]):.2f} |",
         f"| Long answers: tokens (median) | {_median([float(r.tokens) for r in lh]):.0f} | "
         f"{_median([float(r.tokens) for r in lb]):.0f} |",
-        f"| Long answers: tok/s first 10% | "
-        f"{_median([_window_tps(r, first=True) for r in lh]):.1f} | "
-        f"{_median([_window_tps(r, first=True) for r in lb]):.1f} |",
-        f"| Long answers: tok/s last 10% | "
-        f"{_median([_window_tps(r, first=False) for r in lh]):.1f} | "
-        f"{_median([_window_tps(r, first=False) for r in lb]):.1f} |",
-        f"| Long-output flatness, range | {_spread([r.flatness for r in lh], '.3f')} | "
-        f"{_spread([r.flatness for r in lb], '.3f')} |",
+        "| Long answers: tok/s first 10% (from the median gap) | "
+        f"{_median([r.window_tps(last=False) for r in lh]):.1f} | "
+        f"{_median([r.window_tps(last=False) for r in lb]):.1f} |",
+        "| Long answers: tok/s last 10% (from the median gap) | "
+        f"{_median([r.window_tps(last=True) for r in lh]):.1f} | "
+        f"{_median([r.window_tps(last=True) for r in lb]):.1f} |",
+        "| Long-output flatness, range over runs | "
+        f"{_spread([r.flatness() for r in lh], '.3f')} | "
+        f"{_spread([r.flatness() for r in lb], '.3f')} |",
+        "| Long-output flatness from elapsed time (tokens / seconds), median | "
+        f"{_median([r.flatness(robust=False) for r in lh]):.3f} | "
+        f"{_median([r.flatness(robust=False) for r in lb]):.3f} |",
         f"| Turn 1 TTFT, ms, median (range) | {ms([f.turn1.ttft_ms for f in fh])} | "
         f"{ms([f.turn1.ttft_ms for f in fb])} |",
         "| Turn 1 prompt / cached tokens | "
@@ -687,28 +702,6 @@ def render_report(results: Results) -> str:
         f"(max {s.turn2_tokens})",
     ]
     return "\n".join([*header, "", *rows, "", *details, ""])
-
-
-def _split(short: Sequence[Run], long: Sequence[Run]) -> str:
-    """Overhead as a fixed cost per job plus a cost per token, from short and long runs."""
-    n1 = _median([float(r.tokens) for r in short])
-    n2 = _median([float(r.tokens) for r in long])
-    t1 = _median([r.wall_ms - r.engine_ms for r in short])
-    t2 = _median([r.wall_ms - r.engine_ms for r in long])
-    if math.isnan(n1 + n2 + t1 + t2) or n2 <= n1:
-        return "n/a"
-    per_token_ms = (t2 - t1) / (n2 - n1)
-    return f"{t1 - per_token_ms * n1:.1f} ms + {per_token_ms * 1000.0:.1f} us"
-
-
-def _window_tps(run: Run, *, first: bool) -> float:
-    n = len(run.stamps)
-    if n < 20:
-        return float("nan")
-    m = n // 10
-    if first:
-        return m / (run.stamps[m] - run.stamps[0])
-    return m / (run.stamps[-1] - run.stamps[-1 - m])
 
 
 def write_docs(report: str, path: Path = DOCS_PATH) -> None:
@@ -771,7 +764,7 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, bool]:
             batch=512,
             reps=args.reps or 5,
             long_reps=3,
-            follow_reps=3,
+            follow_reps=2,
             start_reps=3,
             decode_tokens=256,
             first_answer_tokens=128,

@@ -124,8 +124,9 @@ def _services() -> Services:
 def _fail(error: HearthError) -> int:
     sys.stderr.write(f"hearth: error: {error.user_text()}\n")
     from app.core.errors import UnknownModel
+    from app.store.errors import NotFound
 
-    usage = (InvalidModelFile, UnknownModel, _UsageError)
+    usage = (InvalidModelFile, UnknownModel, NotFound, _UsageError)
     return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
 
 

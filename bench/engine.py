@@ -15,7 +15,7 @@ Bare side: ``llama_cpp.Llama`` in this process, ``for token in llm.generate(...)
 stopping at an end-of-generation token or after ``max_tokens``, each token
 detokenized once.
 
-    python bench/engine.py                 # full run (about 5 minutes on 2 cores)
+    python bench/engine.py                 # full run (about 6 minutes on 2 cores)
     python bench/engine.py --quick         # smoke run (under a minute)
     python bench/engine.py --write-docs    # also rewrite the results in docs/benchmarks.md
 
@@ -637,6 +637,8 @@ def render_report(results: Results) -> str:
         f"| Decode tokens/s, median (range) | {tps_h:.1f} "
         f"({_spread([r.decode_tps for r in dh], '.1f')}) | {tps_b:.1f} "
         f"({_spread([r.decode_tps for r in db], '.1f')}) |",
+        "| Decode tokens/s from the median gap between tokens | "
+        f"{_median([_gap_tps(r) for r in dh]):.1f} | {_median([_gap_tps(r) for r in db]):.1f} |",
         f"| Tokens per decode run (median) | {_median([float(r.tokens) for r in dh]):.0f} | "
         f"{_median([float(r.tokens) for r in db]):.0f} |",
         f"| Overhead per token, us, median (range) | {over_h:.1f} "
@@ -702,6 +704,12 @@ def render_report(results: Results) -> str:
         f"(max {s.turn2_tokens})",
     ]
     return "\n".join([*header, "", *rows, "", *details, ""])
+
+
+def _gap_tps(run: Run) -> float:
+    if len(run.stamps) < 2:
+        return float("nan")
+    return 1.0 / statistics.median(b - a for a, b in itertools.pairwise(run.stamps))
 
 
 def write_docs(report: str, path: Path = DOCS_PATH) -> None:

@@ -8,6 +8,7 @@ autoescaping off (it produces a prompt, not HTML), and bounded output size.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -103,6 +104,12 @@ class ChatTemplate:
         return text
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(source: str) -> ChatTemplate:
+    # Compiling a model's template takes milliseconds; a chat renders it every turn.
+    return ChatTemplate(source)
+
+
 def render_chat_prompt(
     template_source: str | None,
     messages: Sequence[ChatMessage],
@@ -117,7 +124,7 @@ def render_chat_prompt(
     """
     if template_source:
         try:
-            template = ChatTemplate(template_source)
+            template = _compiled(template_source)
             text = template.render(messages, bos_token=bos_token, eos_token=eos_token)
             return RenderedPrompt(text=text, used_fallback=False)
         except ConversationRejected:

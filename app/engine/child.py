@@ -12,6 +12,10 @@ from typing import Any
 from app.engine.backend import BackendFactory
 from app.engine.host import EngineHost
 from app.engine.protocol import Command, Event
+from app.engine.wire import encode_event
+
+SEND_INTERVAL_S = 0.004
+"""At most ~250 text messages a second cross the pipe; a person cannot see the wait."""
 
 
 class _SharedCancelFlag:
@@ -36,7 +40,7 @@ class _PipeChannel:
         return command
 
     def emit(self, event: Event) -> None:
-        self._conn.send(event)
+        self._conn.send_bytes(encode_event(event))
 
 
 def _redirect_output(log_path: str) -> None:
@@ -60,7 +64,9 @@ def child_main(conn: Connection, cancel: Any, factory: BackendFactory, log_path:
         level=logging.INFO,
         format="%(asctime)s engine %(levelname)s %(name)s: %(message)s",
     )
-    host = EngineHost(factory, _PipeChannel(conn), _SharedCancelFlag(cancel))
+    host = EngineHost(
+        factory, _PipeChannel(conn), _SharedCancelFlag(cancel), send_interval_s=SEND_INTERVAL_S
+    )
     try:
         host.run()
     except (BrokenPipeError, EOFError, ConnectionResetError):

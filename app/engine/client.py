@@ -306,10 +306,11 @@ class EngineClient:
                 if isinstance(event, JobFinished):
                     self._job_done(job, event)
                 listeners = list(self._listeners)
-        if job is not None and not isinstance(event, HostReady):
-            job._deliver(event)
+        # Listeners first: whoever waits on the job then finds them up to date.
         for listener in listeners:
             _notify(listener, event)
+        if job is not None and not isinstance(event, HostReady):
+            job._deliver(event)
 
     def _job_done(self, job: Job, event: JobFinished) -> None:
         """Bookkeeping when the current job ends. Called with the lock held."""
@@ -388,12 +389,12 @@ class EngineClient:
     def _finish(
         self, job: Job, event: JobFinished, listeners: list[Listener] | None = None
     ) -> None:
-        job._deliver(event)
         if listeners is None:
             with self._lock:
                 listeners = list(self._listeners)
         for listener in listeners:
             _notify(listener, event)
+        job._deliver(event)
 
 
 def _notify(listener: Listener, event: Event) -> None:

@@ -16,6 +16,7 @@ from app.engine.backend import BackendFactory
 from app.engine.child import child_main
 from app.engine.protocol import Command, ShutdownCommand
 from app.engine.transport import EventSink, ExitSink, HostExit
+from app.engine.wire import decode_event
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,20 @@ class ProcessTransport:
     def _read(self, on_event: EventSink, on_exit: ExitSink) -> None:
         conn, process = self._conn, self._process
         assert conn is not None
+        # Only the child holds the other end of the pipe, so its death (or exit) is an
+        # EOF here: a plain blocking read needs no selector per message.
         while True:
-            ready = multiprocessing.connection.wait([conn, process.sentinel])
-            if conn in ready:
-                try:
-                    event = conn.recv()
-                except (EOFError, OSError):
-                    break
-                except Exception:
-                    log.exception("undecodable message from the engine")
-                    break
-                on_event(event)
-                continue
-            break
+            try:
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            try:
+                event = decode_event(data)
+            except Exception:
+                log.exception("undecodable message from the engine")
+                process.kill()
+                break
+            on_event(event)
         process.join(5)
         if process.exitcode is None:
             process.kill()

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/engine.py` from a checkout without install
     sys.path.insert(0, str(ROOT))
@@ -180,6 +182,8 @@ class Run:
     prompt_tokens: int
     cached_tokens: int
     finish_reason: str
+    cpu_ms: float = float("nan")
+    """CPU time of every process involved (engine child and this one), submit to end."""
 
     @property
     def wall_ms(self) -> float:
@@ -279,9 +283,11 @@ class HearthSide:
         raise RuntimeError("no ModelLoaded event")
 
     def chat(self, messages: Sequence[ChatMessage], sampling: SamplingOptions) -> Run:
+        cpu_before = self._cpu_s()
         submitted = time.perf_counter()
         job = self.client.chat(ChatRequest(tuple(messages), sampling))
         events = self._collect(job.id)
+        cpu_ms = (self._cpu_s() - cpu_before) * 1000.0
         finished_at, finished = events[-1][0], _last_finished(events)
         if not finished.ok or finished.stats is None:
             raise RuntimeError(f"chat failed: {finished.error}")
@@ -301,7 +307,17 @@ class HearthSide:
             prompt_tokens=finished.stats.prompt_tokens,
             cached_tokens=cached,
             finish_reason=finished.finish_reason,
+            cpu_ms=cpu_ms,
         )
+
+    def _cpu_s(self) -> float:
+        """CPU seconds used so far by this process and the engine process."""
+        pid = self.client.engine_pid
+        child = 0.0
+        if pid is not None:
+            times = psutil.Process(pid).cpu_times()
+            child = times.user + times.system
+        return time.process_time() + child
 
     def shutdown(self) -> None:
         self.client.shutdown(timeout=10.0)
@@ -366,6 +382,7 @@ class BareSide:
 
     def chat(self, messages: Sequence[ChatMessage], sampling: SamplingOptions) -> Run:
         llama_cpp, llm, vocab = self._llama_cpp, self.llm, self._vocab
+        cpu_before = time.process_time()
         submitted = time.perf_counter()
         tokens = self.tokenize_chat(messages)
         cached = self._cached_prefix(tokens)
@@ -411,6 +428,7 @@ class BareSide:
             prompt_tokens=len(tokens),
             cached_tokens=cached,
             finish_reason=finish,
+            cpu_ms=(time.process_time() - cpu_before) * 1000.0,
         )
 
     def close(self) -> None:
@@ -453,6 +471,7 @@ class Results:
     follow: dict[str, list[FollowUp]] = field(default_factory=lambda: {"hearth": [], "bare": []})
     elapsed_s: float = 0.0
     load_average: str = ""
+    load_average_end: str = ""
 
 
 def _orders(reps: int) -> list[tuple[str, str]]:
@@ -570,6 +589,13 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -646,6 +672,14 @@ def render_report(results: Results) -> str:
         f"({_spread([r.overhead_us_per_token for r in db], '.1f')}) |",
         f"| Overhead per token on long answers, us | {over_long_h:.1f} | "
         f"{_median([r.overhead_us_per_token for r in lb]):.1f} |",
+        "| CPU time per token, all processes, ms (decode runs) | "
+        f"{_median([r.cpu_ms / r.tokens for r in dh if r.tokens]):.2f} | "
+        f"{_median([r.cpu_ms / r.tokens for r in db if r.tokens]):.2f} |",
+        "| CPU time per token outside generate(), all processes, us (decode runs) | "
+        f"{_median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in dh if r.tokens]):.0f}"
+        " | "
+        f"{_median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in db if r.tokens]):.0f}"
+        " |",
         f"| Time inside generate() per token, ms (decode runs) | "
         f"{_median([r.engine_ms / r.tokens for r in dh if r.tokens]):.2f} | "
         f"{_median([r.engine_ms / r.tokens for r in db if r.tokens]):.2f} |",
@@ -691,7 +725,7 @@ def render_report(results: Results) -> str:
         "",
         f"- Machine: {os.cpu_count()} CPUs (nproc {affinity}), {_cpu_model()}, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-        f"load average at start {results.load_average}",
+        f"load average at start {results.load_average}, at the end {results.load_average_end}",
         f"- llama-cpp-python {llama_version}, CPU only",
         f"- Model: {s.model.name} ({s.model.stat().st_size / 1e6:.1f} MB)",
         f"- Settings: context {s.context}, {s.threads} thread(s) (decode and batch), batch "
@@ -796,10 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{time.perf_counter() - began:6.1f} s] {message}", file=sys.stderr)
 
     results = Results(settings=settings, started=dt.datetime.now(dt.UTC))
-    try:
-        results.load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        results.load_average = "n/a"
+    results.load_average = _load_average()
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
         log_dir = Path(tmp)
@@ -818,6 +849,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bare.close()
 
     results.elapsed_s = time.perf_counter() - began
+    results.load_average_end = _load_average()
     report = render_report(results)
     print(report)
     if docs:

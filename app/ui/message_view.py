@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -24,7 +25,10 @@ from app.core.markdown import RenderedMarkdown, StreamingMarkdown, render_markdo
 from app.ui.message_widget import MessageWidget
 from app.ui.theme import current_theme
 
-PAGE_SIZE = 40
+PAGE_SIZE = 30
+FIRST_SCREEN_CHARS = 6000
+"""When a chat opens, build the newest messages until about a screenful of text."""
+MIN_FIRST = 6
 CACHE_SIZE = 2000
 
 
@@ -41,6 +45,9 @@ class MessageView(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._canvas = QWidget()
         self._canvas.setObjectName("messageCanvas")
+        # Height from heightForWidth at the real width, not from the children's minimum
+        # sizes (measured at their preferred width), which left a blank gap at the end.
+        self._canvas.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         self._layout = QVBoxLayout(self._canvas)
         self._layout.setContentsMargins(12, 8, 12, 8)
         self._layout.setSpacing(8)
@@ -61,11 +68,16 @@ class MessageView(QScrollArea):
         self._cache: OrderedDict[tuple[int, str, str], RenderedMarkdown] = OrderedDict()
         self._stream: StreamingMarkdown | None = None
         self._stream_id: int | None = None
+        self._streamed: list[str] = []
         self._stick_to_bottom = True
         self._busy = False
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range_changed)
         bar.valueChanged.connect(self._on_scrolled)
+        self._load_more = QTimer(self)
+        self._load_more.setSingleShot(True)
+        self._load_more.setInterval(150)
+        self._load_more.timeout.connect(self.show_earlier)
         self._earlier.setVisible(False)
 
     # -- whole thread --------------------------------------------------------------------
@@ -73,7 +85,8 @@ class MessageView(QScrollArea):
     def show_messages(self, messages: list) -> None:
         self.clear()
         visible = [m for m in messages if m.role != "system"]
-        self._hidden = visible[:-PAGE_SIZE] if len(visible) > PAGE_SIZE else []
+        first = _first_screen(visible)
+        self._hidden = visible[: len(visible) - first]
         for message in visible[len(self._hidden) :]:
             self._append(message)
         self._earlier.setVisible(bool(self._hidden))
@@ -120,6 +133,7 @@ class MessageView(QScrollArea):
         widget = self.append_message(message)
         self._stream = StreamingMarkdown(current_theme())
         self._stream_id = message.id
+        self._streamed = []
         widget.show_placeholder("Thinking…")
         self.set_busy(True)
 
@@ -130,16 +144,26 @@ class MessageView(QScrollArea):
         if widget is None:
             return
         self._stream.feed(text)
+        self._streamed.append(text)
         widget.apply_update(self._stream.update())
         widget.show_placeholder("")
 
     def end_stream(self, message) -> None:
-        """Replace the streamed labels by the finished message (cached HTML)."""
-        if self._stream_id == message.id:
-            self._stream = None
-            self._stream_id = None
+        """Finish the streamed reply in place: commit its tail, add its stats."""
+        widget = self._widgets.get(message.id)
+        stream = self._stream if self._stream_id == message.id else None
+        self._stream = None
+        self._stream_id = None
         self.set_busy(False)
-        self.replace_message(message)
+        if widget is None:
+            return
+        # What was streamed can differ from what was saved (e.g. a cut stop string).
+        if stream is None or "".join(self._streamed) != message.content:
+            self.replace_message(message)
+            return
+        widget.apply_update(stream.finish())
+        widget.set_footer(message)
+        widget.set_pager(message)
 
     def resume_stream(self, message) -> None:
         """Continue a reply that is still streaming, after its conversation is reopened."""
@@ -148,6 +172,7 @@ class MessageView(QScrollArea):
         self.replace_message(dataclasses.replace(message, content=""))
         self._stream = StreamingMarkdown(current_theme())
         self._stream_id = message.id
+        self._streamed = []
         self.set_busy(True)
         if message.content:
             self.stream_text(message.id, message.content)
@@ -206,6 +231,8 @@ class MessageView(QScrollArea):
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 24
+        if value == bar.minimum() and self._hidden and bar.maximum() > 0:
+            self._load_more.start()  # reached the top: bring the older messages
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._stick_to_bottom:
@@ -215,6 +242,18 @@ class MessageView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
         self._stick_to_bottom = True
+
+
+def _first_screen(messages: list) -> int:
+    """How many of the newest messages to build at first: about a screenful."""
+    total = 0
+    count = 0
+    for message in reversed(messages):
+        count += 1
+        total += len(message.content)
+        if (count >= MIN_FIRST and total >= FIRST_SCREEN_CHARS) or count >= PAGE_SIZE:
+            break
+    return count
 
 
 def _plain(text: str) -> RenderedMarkdown:

@@ -1,25 +1,25 @@
 """One message in the chat: a header with actions, the rendered body, and its stats.
 
-A finished message is one rich-text label (its HTML cached by the view). A streaming
-reply grows as a column of labels: each committed Markdown block becomes a label that
-is never touched again, and one tail label is replaced on every flush, so the cost of
+A finished message is one rich-text block (its HTML cached by the view). A streaming
+reply grows as a column of blocks: each committed Markdown chunk becomes a block that
+is never touched again, and one tail block is replaced on every flush, so the cost of
 an update does not grow with the length of the answer.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.markdown import RenderUpdate
+from app.ui.rich_text import RichText
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 FINISH_NOTES = {
@@ -29,21 +29,6 @@ FINISH_NOTES = {
     "interrupted": "Interrupted: Hearth closed while this was being written.",
     "error": "Failed.",
 }
-
-
-def _body_label(html: str, css: str) -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.RichText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-    label.setOpenExternalLinks(False)
-    label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-    label.setText(wrap_html(html, css))
-    return label
-
-
-def wrap_html(html: str, css: str) -> str:
-    return f"<html><head><style>{css}</style></head><body>{html}</body></html>"
 
 
 def stats_text(message) -> str:
@@ -79,7 +64,8 @@ class MessageWidget(QFrame):
         self.message_id = message.id
         self.role = message.role
         self._css = css
-        self._tail: QLabel | None = None
+        self._tail: RichText | None = None
+        self._blocks: list[RichText] = []
         self.setObjectName(f"message-{message.role}")
         self.setProperty("role", message.role)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -131,11 +117,15 @@ class MessageWidget(QFrame):
         button.clicked.connect(lambda: self.actionRequested.emit(action, self.message_id))
         return button
 
-    def _add_label(self, html: str) -> QLabel:
-        label = _body_label(html, self._css)
-        label.linkActivated.connect(lambda href: self.linkActivated.emit(href, self.message_id))
-        self._body.addWidget(label)
-        return label
+    def _add_label(self, html: str) -> RichText:
+        block = RichText(html, self._css, self)
+        block.linkActivated.connect(lambda href: self.linkActivated.emit(href, self.message_id))
+        self._body.addWidget(block)
+        self._blocks.append(block)
+        return block
+
+    def body_text(self) -> str:
+        return "\n".join(block.plain_text() for block in self._blocks).strip()
 
     def set_pager(self, message) -> None:
         count = getattr(message, "sibling_count", 1) or 1
@@ -163,8 +153,8 @@ class MessageWidget(QFrame):
     def apply_update(self, update: RenderUpdate) -> None:
         if update.committed_html:
             if self._tail is not None:
-                # The tail label becomes the committed block: no new widget needed.
-                self._tail.setText(wrap_html(update.committed_html, self._css))
+                # The tail block becomes the committed one: no new widget needed.
+                self._tail.set_html(update.committed_html)
                 self._tail = None
             else:
                 self._add_label(update.committed_html)
@@ -172,10 +162,11 @@ class MessageWidget(QFrame):
             if self._tail is None:
                 self._tail = self._add_label(update.tail_html)
             else:
-                self._tail.setText(wrap_html(update.tail_html, self._css))
+                self._tail.set_html(update.tail_html)
         elif self._tail is not None:
-            self._tail.deleteLater()
             self._body.removeWidget(self._tail)
+            self._blocks.remove(self._tail)
+            self._tail.deleteLater()
             self._tail = None
 
     def show_placeholder(self, text: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QGuiApplication, QTextDocumentFragment
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel
 
 from app.store.export import export_json
+from app.ui.rich_text import RichText
 from tests.fakes.backend import Script
 from tests.gui.conftest import send, wait_idle
 
@@ -22,9 +23,7 @@ def bodies(window) -> list[tuple[str, str]]:
     result = []
     for message_id in window.view.message_ids():
         widget = window.view.message_widget(message_id)
-        labels = [lbl for lbl in widget.findChildren(QLabel) if "<html>" in lbl.text()]
-        text = "".join(QTextDocumentFragment.fromHtml(lbl.text()).toPlainText() for lbl in labels)
-        result.append((widget.role, text.strip()))
+        result.append((widget.role, widget.body_text()))
     return result
 
 
@@ -167,7 +166,7 @@ def test_model_html_is_shown_as_text_not_run(make_window, qtbot):
     reply_text = bodies(window)[1][1]
     assert "<script>alert(1)</script>" in reply_text  # visible as text
     widget = window.view.message_widget(window.view.message_ids()[1])
-    html = "".join(label.text() for label in widget.findChildren(QLabel))
+    html = "".join(block.html() for block in widget.findChildren(RichText))
     assert "<img" not in html and "javascript:" not in html.split("href=")[-1][:20]
 
 
@@ -235,7 +234,9 @@ def test_export_from_the_window(make_window, qtbot, tmp_path):
 
 
 def test_an_engine_crash_keeps_the_text_and_offers_a_reload(make_window, qtbot):
-    script = Script(pieces=tuple(f"w{i} ".encode() for i in range(50)), crash_after=5)
+    # 5 ms apart, so each token crosses the pipe on its own before the crash.
+    pieces = tuple(f"w{i} ".encode() for i in range(50))
+    script = Script(pieces=pieces, crash_after=5, token_delay_s=0.005)
     window = make_window(script, process=True)
     send(qtbot, window, "Go")
     wait_idle(qtbot, window)

@@ -1,7 +1,7 @@
 """Engine events -> Qt signals, delivered to the GUI thread.
 
 The engine calls our listener on its reader thread. Text is not forwarded per token:
-it is collected under a lock and drained by a GUI-thread timer (~30 Hz), so a fast
+it is collected under a lock and drained by a GUI-thread timer (50 Hz), so a fast
 model cannot flood the event loop. Every other event is re-emitted as a typed signal;
 Qt queues signals emitted from another thread onto the receiver's thread.
 """
@@ -9,6 +9,7 @@ Qt queues signals emitted from another thread onto the receiver's thread.
 from __future__ import annotations
 
 import threading
+import time
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -24,7 +25,7 @@ from app.engine.protocol import (
     TextChunk,
 )
 
-FLUSH_INTERVAL_MS = 30
+FLUSH_INTERVAL_MS = 20
 
 
 class EngineBridge(QObject):
@@ -36,6 +37,7 @@ class EngineBridge(QObject):
     textBatch = Signal(int, str, int)  # job id, text, token count
     jobFinished = Signal(int, object)  # JobFinished
     _wake = Signal()
+    _final = Signal()
 
     def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +49,8 @@ class EngineBridge(QObject):
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
         self._wake.connect(self._start_timer)
+        self._final.connect(self.flush)
+        self._last_flush = 0.0
         self._remove = client.add_listener(self._on_event)
 
     def close(self) -> None:
@@ -68,7 +72,7 @@ class EngineBridge(QObject):
             return
         if isinstance(event, JobFinished):
             # Text that arrived before the end must reach the view before the end does.
-            self._wake.emit()
+            self._final.emit()
             self._emit_finished(event)
         elif isinstance(event, LoadProgress):
             self.loadProgress.emit(event.job_id, event.fraction)
@@ -90,11 +94,14 @@ class EngineBridge(QObject):
     def _start_timer(self) -> None:
         if not self._timer.isActive():
             self._timer.start()
-        # A finish must not wait a whole interval behind its last text.
-        self.flush()
+        # The first text after a pause shows at once; while text keeps coming, the timer
+        # paces the flushes.
+        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_MS / 1000:
+            self.flush()
 
     @Slot()
     def flush(self) -> None:
+        self._last_flush = time.monotonic()
         with self._lock:
             pending, self._pending = self._pending, {}
             tokens, self._pending_tokens = self._pending_tokens, {}

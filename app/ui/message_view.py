@@ -26,7 +26,7 @@ from app.ui.message_widget import MessageWidget
 from app.ui.theme import current_theme
 
 PAGE_SIZE = 30
-FIRST_SCREEN_CHARS = 6000
+FIRST_SCREEN_CHARS = 4000
 """When a chat opens, build the newest messages until about a screenful of text."""
 MIN_FIRST = 6
 CACHE_SIZE = 2000
@@ -120,7 +120,8 @@ class MessageView(QScrollArea):
         return self._widgets.get(message_id)
 
     def message_ids(self) -> list[int]:
-        return list(self._widgets)
+        """The ids of the messages on screen, top to bottom."""
+        return sorted(self._widgets, key=lambda i: self._layout.indexOf(self._widgets[i]))
 
     # -- appending and streaming -----------------------------------------------------------
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -99,7 +100,9 @@ class MessageWidget(QFrame):
         layout.addLayout(self._body)
         self._footer = QLabel()
         self._footer.setObjectName("messageStats")
-        self._footer.setWordWrap(True)
+        # No word wrap: a wrapping label lays its text out again at every layout pass.
+        self._footer.setWordWrap(False)
+        self._footer.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._footer.setVisible(False)
         layout.addWidget(self._footer)
         self.set_pager(message)
@@ -141,6 +144,7 @@ class MessageWidget(QFrame):
     def set_footer(self, message) -> None:
         text = stats_text(message) if message.role == "assistant" else ""
         self._footer.setText(text)
+        self._footer.setToolTip(text)
         self._footer.setVisible(bool(text))
 
     def set_busy(self, busy: bool) -> None:

@@ -41,12 +41,15 @@ class RichText(QWidget):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setCursor(Qt.CursorShape.IBeamCursor)
+        self.setAccessibleName("Message text")
         self.set_html(html)
 
     # -- content -----------------------------------------------------------------------
 
     def set_html(self, html: str) -> None:
         self._doc.setHtml(html)
+        # Screen readers cannot read a custom-painted widget: give them its text.
+        self.setAccessibleDescription(self._doc.toPlainText()[:2000])
         self._heights.clear()
         self._cursor = None
         self.updateGeometry()

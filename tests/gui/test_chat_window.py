@@ -234,9 +234,10 @@ def test_export_from_the_window(make_window, qtbot, tmp_path):
 
 
 def test_an_engine_crash_keeps_the_text_and_offers_a_reload(make_window, qtbot):
-    # 5 ms apart, so each token crosses the pipe on its own before the crash.
+    # 25 ms apart (more than the engine's 15 ms batching), so each token crosses the
+    # pipe on its own before the crash.
     pieces = tuple(f"w{i} ".encode() for i in range(50))
-    script = Script(pieces=pieces, crash_after=5, token_delay_s=0.005)
+    script = Script(pieces=pieces, crash_after=5, token_delay_s=0.025)
     window = make_window(script, process=True)
     send(qtbot, window, "Go")
     wait_idle(qtbot, window)
@@ -258,3 +259,67 @@ def test_window_geometry_is_remembered(make_window, qtbot):
     window.close()
     again = make_window()
     assert (again.width(), again.height()) == (720, 520)
+
+
+def test_the_streaming_reply_is_on_screen_in_a_long_chat(make_window, qtbot):
+    long_answer = tuple(f"Paragraph {i} with some words.\n\n".encode() for i in range(60))
+    script = Script(pieces=long_answer, token_delay_s=0.003, context_length=100_000)
+    window = make_window(script)
+    for question in range(6):
+        send(qtbot, window, f"Question {question}")
+        if question < 5:
+            wait_idle(qtbot, window)
+    reply_id = window.controller.active_message_id
+    assert reply_id is not None
+    qtbot.waitUntil(lambda: "Paragraph 30" in window.view.message_widget(reply_id).body_text())
+    # The newest text is visible while it streams: no blank gap pushes it off screen.
+    widget = window.view.message_widget(reply_id)
+    assert not widget.visibleRegion().isEmpty()
+    bar = window.view.verticalScrollBar()
+    assert bar.value() == bar.maximum()
+    bottom = widget.mapTo(window.view.widget(), widget.rect().bottomLeft()).y()
+    assert window.view.widget().height() - bottom < 40
+    wait_idle(qtbot, window)
+
+
+def test_text_in_a_reply_can_be_selected_and_copied(make_window, qtbot):
+    window = make_window(Script(pieces=(b"Select me please",)))
+    send(qtbot, window, "hi")
+    wait_idle(qtbot, window)
+    widget = window.view.message_widget(window.view.message_ids()[1])
+    block = widget.findChildren(RichText)[0]
+    block.setFocus()
+    qtbot.keyClick(block, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(block, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text().strip() == "Select me please"
+
+
+def test_a_long_history_opens_with_the_newest_messages_and_loads_older_on_request(
+    make_window, qtbot
+):
+    window = make_window(Script(pieces=(b"ok",)))
+    history = window.controller.history
+    chat = history.create_conversation()
+    parent = None
+    for i in range(300):
+        user = history.add_user_message(chat.id, f"question {i}", parent)
+        reply = history.start_reply(
+            chat.id,
+            user.id,
+            model_name="m",
+            model_path="/m",
+            model_size=1,
+            model_fingerprint="",
+            quantization="Q4_1",
+            sampling_json="{}",
+            seed=1,
+        )
+        history.finish_reply(reply.id, f"answer {i}", "stop")
+        parent = reply.id
+    window.controller.open_conversation(chat.id)
+    shown = bodies(window)
+    assert shown[-1] == ("assistant", "answer 299")
+    assert len(shown) < 100
+    window.view.show_earlier()
+    assert len(bodies(window)) > len(shown)
+    assert bodies(window)[-1] == ("assistant", "answer 299")

@@ -68,20 +68,21 @@ def test_the_same_seed_gives_the_same_answer(engine: EngineClient):
 def test_cancel_mid_stream_stops_within_one_token(engine: EngineClient):
     job = engine.chat(user("Write a long story about a dragon.", SamplingOptions(max_tokens=400)))
     seen = 0
-    after_cancel = 0
+    at_cancel = None
     for event in job.events(timeout=120):
         if isinstance(event, TextChunk):
-            if seen >= 5:
-                after_cancel += 1
-            seen += 1
-            if seen == 5:
+            seen += event.tokens
+            if at_cancel is None and seen >= 5:
+                at_cancel = seen
                 job.cancel()
     finished = job.wait(1)
     assert finished.finish_reason == "cancelled"
-    # One token may be in flight in the pipe when the flag is set, and the host may be
-    # computing one more: never more than that.
-    assert after_cancel <= 2
-    assert finished.stats is not None and finished.stats.completion_tokens <= 7
+    assert at_cancel is not None and finished.stats is not None
+    # After the flag is set the host finishes only the token it is computing. Besides it,
+    # the client may not have seen yet up to 15 ms of text batched for the pipe (one or
+    # two tokens at this speed): anything more would mean the cancel did not land.
+    assert finished.stats.completion_tokens <= at_cancel + 3
+    assert finished.stats.completion_tokens < 40
     # The engine is ready for the next question at once.
     assert engine.chat(user("Say hi.")).wait(120).ok
 

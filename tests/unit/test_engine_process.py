@@ -35,8 +35,9 @@ def test_the_engine_runs_in_another_process(tmp_path):
 def test_a_crash_mid_answer_is_reported_and_the_next_request_works(tmp_path):
     log = tmp_path / "engine.log"
     pieces = tuple(f"w{i} ".encode() for i in range(10))
-    # Tokens 5 ms apart: each is sent on its own before the crash.
-    script = Script(pieces=pieces, crash_after=3, token_delay_s=0.005)
+    # Tokens 25 ms apart (more than the 15 ms the engine may batch text): each is sent
+    # on its own before the crash.
+    script = Script(pieces=pieces, crash_after=3, token_delay_s=0.025)
     with process_client(script, log) as client:
         assert client.load(LoadOptions("/fake.gguf")).wait(30).ok
         first_pid = client.engine_pid

@@ -110,6 +110,7 @@ class LlamaBackend:
         self._add_bos = False
         self._build: BuildInfo | None = None
         self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
 
     def build_info(self) -> BuildInfo:
         if self._build is None:
@@ -233,6 +234,7 @@ class LlamaBackend:
         llm, self._llm = self._llm, None
         self._model = None
         self._pieces = {}
+        self._eog = {}
         if llm is not None:
             llm.close()
 
@@ -304,4 +306,10 @@ class LlamaBackend:
             size = -written
 
     def is_end_of_generation(self, token: int) -> bool:
-        return bool(llama_c.llama_vocab_is_eog(self._loaded._model.vocab, token))
+        # Cached per token: a ctypes call per token is slow right after a decode step.
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(
+                llama_c.llama_vocab_is_eog(self._loaded._model.vocab, token)
+            )
+        return eog

@@ -778,7 +778,9 @@ class HearthSink:
         self.view.show_messages(list(messages))
 
     def viewport_widget(self) -> QWidget:
-        return self.view.viewport()
+        # The message canvas is opaque and covers the viewport: it is what gets painted.
+        canvas = self.view.widget()
+        return canvas if canvas is not None else self.view.viewport()
 
     def at_bottom(self) -> bool:
         bar = self.view.verticalScrollBar()

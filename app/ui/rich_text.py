@@ -32,6 +32,7 @@ class RichText(QWidget):
         self._doc.setDefaultStyleSheet(css)
         self._doc.setUndoRedoEnabled(False)
         self._heights: dict[int, int] = {}
+        self._measure: QTextDocument | None = None
         self._anchor: int | None = None
         self._cursor: QTextCursor | None = None
         self._pressed_link = ""
@@ -48,6 +49,9 @@ class RichText(QWidget):
 
     def set_html(self, html: str) -> None:
         self._doc.setHtml(html)
+        self._measure = None
+        if self.width() > 1:
+            self._doc.setTextWidth(self.width())
         # Screen readers cannot read a custom-painted widget: give them its text.
         self.setAccessibleDescription(self._doc.toPlainText()[:2000])
         self._heights.clear()
@@ -69,10 +73,24 @@ class RichText(QWidget):
     def heightForWidth(self, width: int) -> int:
         height = self._heights.get(width)
         if height is None:
-            self._doc.setTextWidth(max(width, 1))
-            height = int(self._doc.size().height() + 0.999)
+            width = max(width, 1)
+            if self._doc.textWidth() == width:
+                doc = self._doc
+            else:
+                # Layouts ask about other widths than the one we paint at: answer from a
+                # copy, so the painted document is not laid out again and again.
+                if self._measure is None:
+                    self._measure = self._doc.clone(self)
+                doc = self._measure
+                doc.setTextWidth(width)
+            height = int(doc.size().height() + 0.999)
             self._heights[width] = height
         return height
+
+    def _fit_width(self) -> None:
+        width = max(self.width(), 1)
+        if self._doc.textWidth() != width:
+            self._doc.setTextWidth(width)
 
     def sizeHint(self) -> QSize:
         width = self.width() if self.width() > 1 else 480
@@ -82,7 +100,7 @@ class RichText(QWidget):
         return QSize(50, self.heightForWidth(self.width() if self.width() > 1 else 480))
 
     def paintEvent(self, event) -> None:
-        self._doc.setTextWidth(max(self.width(), 1))
+        self._fit_width()
         painter = QPainter(self)
         context = QAbstractTextDocumentLayout.PaintContext()
         context.palette = self.palette()
@@ -168,4 +186,4 @@ class RichText(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self._doc.setTextWidth(max(self.width(), 1))
+        self._fit_width()

@@ -144,10 +144,12 @@ class MessageView(QScrollArea):
         widget = self._widgets.get(message_id)
         if widget is None:
             return
+        first = not self._streamed
         self._stream.feed(text)
         self._streamed.append(text)
         widget.apply_update(self._stream.update())
-        widget.show_placeholder("")
+        if first:
+            widget.show_placeholder("")  # the text replaces "Thinking…"
 
     def end_stream(self, message) -> None:
         """Finish the streamed reply in place: commit its tail, add its stats."""

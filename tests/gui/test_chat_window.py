@@ -323,3 +323,15 @@ def test_a_long_history_opens_with_the_newest_messages_and_loads_older_on_reques
     window.view.show_earlier()
     assert len(bodies(window)) > len(shown)
     assert bodies(window)[-1] == ("assistant", "answer 299")
+
+
+def test_a_damaged_history_is_set_aside_and_reported(make_window, hearth_home):
+    database = hearth_home / "data" / "hearth.db"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"this is not a database" * 100)
+    window = make_window()
+    assert window.undo_banner.isVisible()
+    assert "corrupt" in window.undo_banner.label.text()
+    kept = list(database.parent.glob("hearth.db.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"this is not a database" * 100
+    assert window.sidebar.list.count() == 0  # a fresh, working history

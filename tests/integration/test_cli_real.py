@@ -95,3 +95,29 @@ def test_info_says_whether_gpu_offload_works_and_how_to_get_it():
         assert data["devices"]
     else:
         assert "GGML_CUDA=on" in data["note"]
+
+
+def test_an_engine_crash_is_one_clear_line():
+    import psutil
+
+    process = subprocess.Popen(
+        [*HEARTH, "ask", "--max-tokens", "2000", "Write a very long story about a castle."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    ready, _, _ = select.select([process.stdout], [], [], 120)
+    assert ready
+    engines = [
+        child
+        for child in psutil.Process(process.pid).children(recursive=True)
+        if "spawn_main" in " ".join(child.cmdline())
+    ]
+    assert len(engines) == 1
+    engines[0].kill()
+    code = process.wait(30)
+    err = process.stderr.read()
+    assert code == 1
+    assert "hearth: error: The model engine stopped unexpectedly (killed by SIGKILL" in err
+    assert "Traceback" not in err

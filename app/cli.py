@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from app import __version__
 from app.core.errors import HearthError, InvalidModelFile
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
-from app.core.options import ChatMessage, ChatRequest, SamplingOptions
+from app.core.options import ChatMessage, ChatRequest
 
 if TYPE_CHECKING:
     from app.main import Services
@@ -55,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
     ask.add_argument("--system", help="system prompt")
-    ask.add_argument("--max-tokens", type=_positive_int, default=512)
-    ask.add_argument("--temperature", type=float, default=0.7)
+    ask.add_argument("--max-tokens", type=_positive_int, help="default: sampling.max_tokens")
+    ask.add_argument("--temperature", type=float, help="default: sampling.temperature")
     ask.add_argument("--seed", type=int)
     ask.add_argument("--context-length", type=_positive_int, help="context window in tokens")
     ask.add_argument("--gpu-layers", type=int, help="layers to offload: -1 all, 0 none")
@@ -71,6 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show paths and what the engine can do (GPU)")
     info.add_argument("--json", action="store_true")
+
+    config = commands.add_parser("config", help="show or change settings")
+    config_commands = config.add_subparsers(
+        dest="config_command", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    config_list = config_commands.add_parser("list", help="every setting and its value")
+    config_list.add_argument("--json", action="store_true")
+    config_get = config_commands.add_parser("get", help="one setting's value")
+    config_get.add_argument("key", metavar="KEY")
+    config_set = config_commands.add_parser("set", help="change a setting")
+    config_set.add_argument("key", metavar="KEY")
+    config_set.add_argument("value", metavar="VALUE", help="a number, true/false, text, or null")
+
+    policy = commands.add_parser("policy", help="the organization's policy for this machine")
+    policy_commands = policy.add_subparsers(
+        dest="policy_command", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    policy_show = policy_commands.add_parser("show", help="the effective policy and its file")
+    policy_show.add_argument("--json", action="store_true")
 
     history = commands.add_parser("history", help="list or export saved conversations")
     history_commands = history.add_subparsers(
@@ -102,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ask(services, args)
         if args.command == "history":
             return _history(services, args)
+        if args.command == "config":
+            return _config(services, args)
+        if args.command == "policy":
+            return _policy(services, args)
     except HearthError as error:
         return _fail(error)
     except KeyboardInterrupt:
@@ -124,9 +148,10 @@ def _services() -> Services:
 def _fail(error: HearthError) -> int:
     sys.stderr.write(f"hearth: error: {error.user_text()}\n")
     from app.core.errors import UnknownModel
+    from app.core.settings import InvalidSetting, UnknownSetting
     from app.store.errors import NotFound
 
-    usage = (InvalidModelFile, UnknownModel, NotFound, _UsageError)
+    usage = (InvalidModelFile, UnknownModel, NotFound, UnknownSetting, InvalidSetting, _UsageError)
     return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
 
 
@@ -294,6 +319,49 @@ def _info(services: Services, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- config and policy --------------------------------------------------------------------
+
+
+def _config(services: Services, args: argparse.Namespace) -> int:
+    from app.core.settings import get_setting, setting_keys, with_setting
+
+    settings, policy = services.settings, services.policy
+    if args.config_command == "list":
+        rows = [(key, get_setting(settings, key), policy.is_locked(key)) for key in setting_keys()]
+        if args.json:
+            _print_json(
+                [{"key": key, "value": value, "managed": managed} for key, value, managed in rows]
+            )
+        else:
+            width = max(len(key) for key, _, _ in rows)
+            for key, value, managed in rows:
+                note = "  (managed by your organization)" if managed else ""
+                sys.stdout.write(f"{key:<{width}}  {json.dumps(value)}{note}\n")
+        return EXIT_OK
+    if args.config_command == "get":
+        _print_json(get_setting(settings, args.key))
+        return EXIT_OK
+    from app.core.policy import require_unlocked
+
+    get_setting(settings, args.key)  # unknown keys first: a clearer error
+    require_unlocked(policy, args.key)
+    # Save the user's own file (without the policy's locked values folded in).
+    store = services.settings_store
+    updated = with_setting(store.load(), args.key, args.value)
+    store.save(updated)
+    sys.stdout.write(f"{args.key} = {json.dumps(get_setting(updated, args.key))}\n")
+    return EXIT_OK
+
+
+def _policy(services: Services, args: argparse.Namespace) -> int:
+    policy = services.policy
+    if args.json:
+        _print_json(policy.as_json())
+    else:
+        _print_rows(policy.describe())
+    return EXIT_OK
+
+
 # -- history ----------------------------------------------------------------------------
 
 
@@ -357,13 +425,17 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise _UsageError("the prompt is empty")
+    settings = services.settings
+    sampling = settings.sampling_options()
     try:
-        sampling = SamplingOptions(
-            temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
+        sampling = dataclasses.replace(
+            sampling,
+            temperature=sampling.temperature if args.temperature is None else args.temperature,
+            seed=sampling.seed if args.seed is None else args.seed,
+            max_tokens=args.max_tokens or sampling.max_tokens,
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from exc
-    settings = services.settings
     entry = (
         services.library.resolve(args.model)
         if args.model
@@ -373,8 +445,6 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
         raise InvalidModelFile(str(entry.path), entry.error)
     options = settings.load_options(str(entry.path))
     if args.context_length or args.gpu_layers is not None:
-        import dataclasses
-
         try:
             options = dataclasses.replace(
                 options,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from app.core.library import ModelLibrary
 from app.core.logs import configure_logging
 from app.core.paths import Paths
-from app.core.settings import Settings, SettingsStore
+from app.core.policy import Policy, load_policy
+from app.core.settings import Settings, SettingsStore, apply_policy
 from app.engine.backends import create_llama_backend
 from app.engine.client import EngineClient
 from app.engine.process_transport import ProcessTransport
@@ -29,7 +31,9 @@ class Services:
     paths: Paths
     settings_store: SettingsStore
     settings: Settings
+    """The effective settings: the user's, with the policy's locked values applied."""
     library: ModelLibrary
+    policy: Policy
 
     def new_engine(self, mode: EngineMode = "process") -> EngineClient:
         """An engine client; ``process`` isolates crashes, ``thread`` is for debugging."""
@@ -50,11 +54,19 @@ def build_services(paths: Paths | None = None) -> Services:
     settings = store.load()
     if store.warning:
         log.warning(store.warning)
+    policy = load_policy()
+    for problem in policy.problems:
+        log.warning("policy: %s", problem)
+    settings, policy = apply_policy(settings, policy)
+    models_dir = (
+        Path(settings.storage.models_dir).expanduser() if settings.storage.models_dir else None
+    )
     return Services(
         paths=paths,
         settings_store=store,
         settings=settings,
-        library=ModelLibrary(paths.models_dir),
+        library=ModelLibrary(models_dir or paths.models_dir),
+        policy=policy,
     )
 
 

@@ -13,6 +13,8 @@ import pytest
 def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "hearth-home"
     monkeypatch.setenv("HEARTH_HOME", str(home))
+    # No machine policy leaks into tests; tests that need one point here and write it.
+    monkeypatch.setenv("HEARTH_POLICY", str(tmp_path / "policy.toml"))
     yield home
 
 

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.errors import HearthError
 from app.core.fingerprint import model_fingerprint
 from app.core.library import ModelEntry, ModelLibrary
-from app.core.options import ChatMessage, ChatRequest, SamplingOptions
+from app.core.options import ChatMessage, ChatRequest
 from app.core.settings import Settings
 from app.engine.client import EngineClient
 from app.engine.protocol import JobFinished, LoadedModel
@@ -262,7 +262,9 @@ class ChatController(QObject):
             for m in thread
             if m.role in ("user", "assistant") and m.content.strip()
         ]
-        sampling = dataclasses.replace(SamplingOptions(), seed=random.getrandbits(31))
+        sampling = self.settings.sampling_options()
+        if sampling.seed is None:
+            sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
         info = entry.info
         reply = self.history.start_reply(
             conversation_id,

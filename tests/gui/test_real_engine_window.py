@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -51,6 +52,10 @@ def test_a_real_answer_streams_is_saved_and_is_there_after_a_restart(make_window
 def test_killing_hearth_mid_answer_keeps_the_partial_reply_marked_interrupted(
     make_window, qtbot, hearth_home: Path
 ):
+    # Greedy and long, so the answer surely streams for the seconds this test needs.
+    settings = hearth_home / "config" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"sampling": {"temperature": 0, "max_tokens": 2000}}))
     driver = Path(__file__).with_name("drive_hearth.py")
     root = Path(__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "HEARTH_HOME": str(hearth_home)}

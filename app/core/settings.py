@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.core.assistants import Assistant, all_assistants
 from app.core.errors import HearthError
 from app.core.options import AUTO, LoadOptions, SamplingOptions
 from app.core.policy import Policy
@@ -66,6 +67,11 @@ class Storage(_Section):
     extra_model_folders: list[str] = Field(default_factory=list)
 
 
+class AssistantEntry(_Section):
+    name: str = Field(min_length=1, max_length=80)
+    system_prompt: str = Field(default="", max_length=20_000)
+
+
 class Settings(_Section):
     schema_version: int = SCHEMA_VERSION
     default_model: str | None = None
@@ -74,6 +80,12 @@ class Settings(_Section):
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     appearance: Appearance = Field(default_factory=Appearance)
     storage: Storage = Field(default_factory=Storage)
+    assistants: list[AssistantEntry] = Field(default_factory=list)
+    """The user's own assistants (the built-ins are not stored)."""
+
+    def assistant_list(self) -> list[Assistant]:
+        custom = [Assistant(a.name, a.system_prompt) for a in self.assistants]
+        return all_assistants(custom)
 
     def load_options(self, path: str) -> LoadOptions:
         m = self.model

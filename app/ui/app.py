@@ -28,7 +28,8 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     controller = ChatController(engine, history, services.library, services.settings)
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
-    window = MainWindow(controller, entries, ui_state, database)
+    default_assistant = services.policy.default_assistant or services.settings.default_assistant
+    window = MainWindow(controller, entries, ui_state, database, default_assistant)
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
     if recovered:
         notes.append(

@@ -206,14 +206,16 @@ class ChatController(QObject):
     def active_message_id(self) -> int | None:
         return None if self._active is None else self._active.message_id
 
-    def send(self, text: str, edit_of: int | None = None) -> bool:
+    def send(self, text: str, edit_of: int | None = None, system_prompt: str = "") -> bool:
         """Write the user's message, then start the reply. False if nothing was sent."""
         if self._active is not None or self.entry is None:
             if self.entry is None:
                 self.notice.emit("Choose a model first.")
             return False
         if self.current_id is None:
-            conversation = self.history.create_conversation(model_ref=self.entry.id)
+            conversation = self.history.create_conversation(
+                system_prompt=system_prompt, model_ref=self.entry.id
+            )
             self.current_id = conversation.id
         conversation_id = self.current_id
         thread = self.history.thread(conversation_id)

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.assistants import find_assistant
 from app.core.library import ModelEntry
 from app.engine.protocol import LoadedModel
 from app.store.database import Database
@@ -38,6 +40,7 @@ class MainWindow(QMainWindow):
         entries: list[ModelEntry],
         ui_state: QSettings,
         database: Database,
+        default_assistant: str | None = None,
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -51,6 +54,14 @@ class MainWindow(QMainWindow):
 
         self.sidebar = ConversationList(self)
         self.picker = ModelPicker(self)
+        self.assistant_picker = QComboBox(self)
+        self.assistant_picker.setObjectName("assistantPicker")
+        self.assistant_picker.setAccessibleName("Assistant for this conversation")
+        self.assistant_picker.setToolTip("Start from an assistant's system prompt")
+        self._assistants = controller.settings.assistant_list()
+        for assistant in self._assistants:
+            self.assistant_picker.addItem(assistant.name)
+        self.default_assistant = default_assistant
         self.system_prompt = QLineEdit(self)
         self.system_prompt.setObjectName("systemPrompt")
         self.system_prompt.setAccessibleName("System prompt for this conversation")
@@ -70,7 +81,8 @@ class MainWindow(QMainWindow):
         chat_layout.addLayout(top)
         prompt_row = QHBoxLayout()
         prompt_row.setContentsMargins(12, 0, 12, 4)
-        prompt_row.addWidget(self.system_prompt)
+        prompt_row.addWidget(self.assistant_picker)
+        prompt_row.addWidget(self.system_prompt, 1)
         chat_layout.addLayout(prompt_row)
         chat_layout.addWidget(self.crash_banner)
         chat_layout.addWidget(self.undo_banner)
@@ -144,6 +156,7 @@ class MainWindow(QMainWindow):
         self.system_prompt.editingFinished.connect(
             lambda: c.set_system_prompt(self.system_prompt.text())
         )
+        self.assistant_picker.activated.connect(self._choose_assistant)
         self.composer.sendRequested.connect(self._send)
         self.composer.stopRequested.connect(c.stop)
         self.view.actionRequested.connect(self._message_action)
@@ -223,18 +236,31 @@ class MainWindow(QMainWindow):
             message = next(m for m in messages if m.id == active)
             self.view.resume_stream(message)
         conversation = self.controller.current_conversation()
-        self.system_prompt.setText(conversation.system_prompt if conversation else "")
+        if conversation is None:
+            default = find_assistant(self._assistants, self.default_assistant)
+            self._show_assistant(default.system_prompt if default else "")
+        else:
+            self._show_assistant(conversation.system_prompt)
         self.sidebar.select(conversation_id or None)
         title = conversation.title if conversation else "New chat"
         self.setWindowTitle(f"{title} — Hearth")
 
+    def _show_assistant(self, prompt: str) -> None:
+        self.system_prompt.setText(prompt)
+        index = next((i for i, a in enumerate(self._assistants) if a.system_prompt == prompt), -1)
+        self.assistant_picker.setCurrentIndex(index)
+
+    def _choose_assistant(self, index: int) -> None:
+        if 0 <= index < len(self._assistants):
+            prompt = self._assistants[index].system_prompt
+            self.system_prompt.setText(prompt)
+            self.controller.set_system_prompt(prompt)
+
     def _send(self, text: str) -> None:
-        self.controller.set_system_prompt(self.system_prompt.text())
-        pending_prompt = self.system_prompt.text() if self.controller.current_id is None else None
-        if self.controller.send(text, self.composer.editing_id):
+        prompt = self.system_prompt.text()
+        self.controller.set_system_prompt(prompt)  # an existing chat; a new one gets it below
+        if self.controller.send(text, self.composer.editing_id, system_prompt=prompt):
             self.composer.accept_sent()
-            if pending_prompt:
-                self.controller.set_system_prompt(pending_prompt)
             self.crash_banner.hide()
 
     def _busy(self, busy: bool) -> None:

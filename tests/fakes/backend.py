@@ -16,6 +16,7 @@ from app.engine.protocol import BuildInfo, LoadedModel
 
 EOS = 0
 FIRST_TOKEN = 1000
+ECHO = 100_000
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Script:
     hang_after: int | None = None
     """Stop yielding and sleep, ignoring cancel, like a stuck native call."""
     fail_start: bool = False
+    echo_prompt: bool = False
+    """Answer with the rendered prompt itself, to see what reached the model."""
 
 
 class ScriptedBackend:
@@ -94,6 +97,10 @@ class ScriptedBackend:
     def generate(self, tokens: Sequence[int], sampling: SamplingOptions) -> Iterator[int]:
         self.generate_calls += 1
         self._evaluated = list(tokens)
+        if self.script.echo_prompt:
+            yield from (ECHO + byte for byte in tokens)
+            yield EOS
+            return
         for index in range(len(self.script.pieces)):
             if self.script.crash_after is not None and index == self.script.crash_after:
                 # Like a native abort: a last word on stderr (fd 2), then death.
@@ -107,6 +114,8 @@ class ScriptedBackend:
         yield EOS
 
     def token_piece(self, token: int) -> bytes:
+        if token >= ECHO:
+            return bytes([token - ECHO])
         return self.script.pieces[token - FIRST_TOKEN]
 
     def is_end_of_generation(self, token: int) -> bool:

@@ -335,3 +335,29 @@ def test_a_damaged_history_is_set_aside_and_reported(make_window, hearth_home):
     kept = list(database.parent.glob("hearth.db.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == b"this is not a database" * 100
     assert window.sidebar.list.count() == 0  # a fresh, working history
+
+
+def test_an_assistant_s_prompt_reaches_the_model_from_the_first_message(make_window, qtbot):
+    window = make_window(Script(echo_prompt=True, context_length=100_000))
+    index = window.assistant_picker.findText("Translation")
+    window.assistant_picker.setCurrentIndex(index)
+    window.assistant_picker.activated.emit(index)
+    assert "professional translator" in window.system_prompt.text()
+    send(qtbot, window, "Bonjour")
+    wait_idle(qtbot, window)
+    echoed = window.controller.history.thread(window.controller.current_id)[-1].content
+    # The scripted model answers with the prompt it was given: the system turn is there.
+    assert "<|im_start|>system\nYou are a professional translator" in echoed
+    assert echoed.rstrip().endswith("<|im_start|>assistant")
+    conversation = window.controller.current_conversation()
+    assert conversation.system_prompt.startswith("You are a professional translator")
+
+
+def test_the_policy_default_assistant_starts_new_chats(make_window, qtbot, tmp_path):
+    import os
+    from pathlib import Path
+
+    Path(os.environ["HEARTH_POLICY"]).write_text('[assistants]\ndefault = "Analysis"\n')
+    window = make_window()
+    assert window.assistant_picker.currentText() == "Analysis"
+    assert "careful analyst" in window.system_prompt.text()

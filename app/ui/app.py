@@ -29,7 +29,15 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
     default_assistant = services.policy.default_assistant or services.settings.default_assistant
-    window = MainWindow(controller, entries, ui_state, database, default_assistant)
+    window = MainWindow(
+        controller,
+        entries,
+        ui_state,
+        database,
+        default_assistant=default_assistant,
+        settings_store=services.settings_store,
+        policy=services.policy,
+    )
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
     if recovered:
         notes.append(
@@ -48,7 +56,8 @@ def run_gui(services) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Hearth")
     app.setDesktopFileName("hearth")
-    apply_theme(app, system_theme())
+    theme = services.settings.appearance.theme
+    apply_theme(app, system_theme() if theme == "system" else theme)
     engine = services.new_engine()
     try:
         window = build_window(services, engine, app)

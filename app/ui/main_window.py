@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
 
 from app.core.assistants import find_assistant
 from app.core.library import ModelEntry
+from app.core.policy import NO_POLICY, Policy
+from app.core.settings import SettingsStore, apply_policy
 from app.engine.protocol import LoadedModel
 from app.store.database import Database
 from app.ui.banner import Banner
@@ -29,6 +32,8 @@ from app.ui.composer import Composer
 from app.ui.conversation_list import ConversationList
 from app.ui.message_view import MessageView
 from app.ui.model_picker import ModelPicker
+from app.ui.settings_dialog import SettingsDialog
+from app.ui.theme import apply_theme, system_theme
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -40,11 +45,16 @@ class MainWindow(QMainWindow):
         entries: list[ModelEntry],
         ui_state: QSettings,
         database: Database,
+        *,
         default_assistant: str | None = None,
+        settings_store: SettingsStore | None = None,
+        policy: Policy = NO_POLICY,
     ) -> None:
         super().__init__()
         self.controller = controller
         self.database = database
+        self.settings_store = settings_store
+        self.policy = policy
         self._ui_state = ui_state
         self._deleted_id: int | None = None
         self.setObjectName("mainWindow")
@@ -374,8 +384,26 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {path}", 5000)
 
     def _settings(self) -> None:
-        QMessageBox.information(
-            self, "Settings", "Settings are coming soon. For now, Hearth uses its defaults."
+        dialog = SettingsDialog(self.controller.settings, self.policy, self)
+        dialog.settingsSaved.connect(self._settings_saved)
+        dialog.open()
+        self.settings_dialog = dialog
+
+    def _settings_saved(self, saved) -> None:
+        effective, _ = apply_policy(saved, self.policy)
+        self.controller.settings = effective
+        self._assistants = effective.assistant_list()
+        current = self.system_prompt.text()
+        self.assistant_picker.clear()
+        for assistant in self._assistants:
+            self.assistant_picker.addItem(assistant.name)
+        self._show_assistant(current)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme = effective.appearance.theme
+            apply_theme(app, system_theme() if theme == "system" else theme)
+        self.statusBar().showMessage(
+            "Settings saved. Model settings apply the next time a model loads.", 6000
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:

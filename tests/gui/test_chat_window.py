@@ -361,3 +361,47 @@ def test_the_policy_default_assistant_starts_new_chats(make_window, qtbot, tmp_p
     window = make_window()
     assert window.assistant_picker.currentText() == "Analysis"
     assert "careful analyst" in window.system_prompt.text()
+
+
+def test_settings_dialog_saves_validated_values_and_shows_managed_ones(make_window, qtbot):
+    import json
+    import os
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox
+
+    Path(os.environ["HEARTH_POLICY"]).write_text('[lock]\n"sampling.top_p" = 0.5\n')
+    window = make_window()
+    qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.findChild(QObject, "settingsDialog")
+    assert dialog is not None and dialog.isVisible()
+    locked = dialog.findChild(QDoubleSpinBox, "sampling.top_p")
+    assert not locked.isEnabled() and "Managed by your organization" in locked.toolTip()
+    assert locked.value() == 0.5
+    dialog.findChild(QDoubleSpinBox, "sampling.temperature").setValue(0.3)
+    dialog.findChild(QCheckBox, "model.flash_attention").setChecked(True)
+    dialog.assistants_edit.setPlainText('[{"name": "Support", "system_prompt": "Be kind."}]')
+    dialog.save()
+    assert not dialog.isVisible()
+    assert window.controller.settings.sampling.temperature == 0.3
+    assert window.controller.settings.sampling.top_p == 0.5  # still the policy's value
+    assert window.assistant_picker.findText("Support") >= 0
+    saved = json.loads(window.settings_store.path.read_text())
+    assert saved["model"]["flash_attention"] is True
+    assert "top_p" not in saved["sampling"] or saved["sampling"]["top_p"] != 0.5
+
+
+def test_settings_dialog_refuses_bad_assistants_json_and_keeps_the_file(
+    make_window, qtbot, monkeypatch
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
+    dialog.assistants_edit.setPlainText("[{not json")
+    dialog.save()
+    assert dialog.isVisible() and "not valid JSON" in warnings[0]
+    assert not window.settings_store.path.exists()

@@ -23,8 +23,13 @@ class LoadOptions:
     batch_size: int = 512
     flash_attention: bool = False
     use_mmap: bool = True
+    use_mlock: bool = False
+    kv_cache_type: str = "f16"
+    """``f16``, ``q8_0`` or ``q4_0``: a quantized cache holds a longer context in less memory."""
 
     def __post_init__(self) -> None:
+        if self.kv_cache_type not in ("f16", "q8_0", "q4_0"):
+            raise ValueError("KV cache type must be f16, q8_0 or q4_0")
         if self.context_length < 16:
             raise ValueError("context length must be at least 16 tokens")
         if self.gpu_layers < AUTO:

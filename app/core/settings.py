@@ -97,6 +97,8 @@ class Settings(_Section):
             batch_size=m.batch_size,
             flash_attention=m.flash_attention,
             use_mmap=m.use_mmap,
+            use_mlock=m.use_mlock,
+            kv_cache_type=m.kv_cache_type,
         )
 
     def sampling_options(self) -> SamplingOptions:

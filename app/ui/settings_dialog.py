@@ -182,6 +182,9 @@ class SettingsDialog(QDialog):
             if key == "model.gpu_layers":
                 spin.setRange(AUTO, 10_000)
                 spin.setValue(int(value))
+                spin.setSpecialValueText("Automatic")
+            elif int in args:
+                spin.setSpecialValueText("Automatic" if key != "sampling.seed" else "Random")
             return spin
         line = QLineEdit()
         line.setText("" if value is None else str(value))

@@ -197,3 +197,15 @@ def test_a_broken_model_file_fails_to_load_with_the_reason(tmp_path: Path, start
         assert client.load(LoadOptions(str(starter_path))).wait(120).ok
     finally:
         client.shutdown()
+
+
+def test_a_quantized_kv_cache_loads_and_answers(tmp_path: Path, starter_path: Path):
+    log = tmp_path / "engine.log"
+    client = engine_client(log)
+    try:
+        options = LoadOptions(str(starter_path), kv_cache_type="q8_0", flash_attention=True)
+        assert client.load(options).wait(120).ok
+        assert client.chat(user("Say hi.")).wait(120).text.strip()
+    finally:
+        client.shutdown()
+    assert "K (q8_0)" in log.read_text(errors="replace")

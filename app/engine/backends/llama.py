@@ -31,6 +31,7 @@ CUDA_HINT = (
 )
 
 _LOG_LINES = 40
+_GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type values
 _GGML_LOG_LEVEL_ERROR = 4
 
 
@@ -213,6 +214,9 @@ class LlamaBackend:
             params.progress_callback = on_progress
             return params
 
+        # llama.cpp quantizes the V cache only with flash attention; K works without it.
+        cache_type = _GGML_TYPES[options.kv_cache_type]
+        type_v = cache_type if options.flash_attention else _GGML_TYPES["f16"]
         llama_c.llama_model_default_params = params_with_progress
         try:
             return llama_cpp.Llama(
@@ -225,6 +229,9 @@ class LlamaBackend:
                 n_threads_batch=options.threads,
                 flash_attn=options.flash_attention,
                 use_mmap=options.use_mmap,
+                use_mlock=options.use_mlock,
+                type_k=cache_type,
+                type_v=type_v,
                 verbose=True,
             )
         finally:

@@ -14,6 +14,7 @@ from app.core.library import ModelLibrary
 from app.core.logs import configure_logging
 from app.core.paths import Paths
 from app.core.policy import Policy, load_policy
+from app.core.secrets import SecretStore
 from app.core.settings import Settings, SettingsStore, apply_policy
 from app.engine.backends import create_llama_backend
 from app.engine.client import EngineClient
@@ -34,6 +35,7 @@ class Services:
     """The effective settings: the user's, with the policy's locked values applied."""
     library: ModelLibrary
     policy: Policy
+    secrets: SecretStore
 
     def new_engine(self, mode: EngineMode = "process") -> EngineClient:
         """An engine client; ``process`` isolates crashes, ``thread`` is for debugging."""
@@ -67,6 +69,7 @@ def build_services(paths: Paths | None = None) -> Services:
         settings=settings,
         library=ModelLibrary(models_dir or paths.models_dir),
         policy=policy,
+        secrets=SecretStore(),
     )
 
 

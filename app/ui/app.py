@@ -37,6 +37,7 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         default_assistant=default_assistant,
         settings_store=services.settings_store,
         policy=services.policy,
+        secrets=services.secrets,
     )
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
     if recovered:

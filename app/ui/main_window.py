@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.assistants import find_assistant
 from app.core.library import ModelEntry
 from app.core.policy import NO_POLICY, Policy
+from app.core.secrets import SecretStore
 from app.core.settings import SettingsStore, apply_policy
 from app.engine.protocol import LoadedModel
 from app.store.database import Database
@@ -49,12 +50,14 @@ class MainWindow(QMainWindow):
         default_assistant: str | None = None,
         settings_store: SettingsStore | None = None,
         policy: Policy = NO_POLICY,
+        secrets: SecretStore | None = None,
     ) -> None:
         super().__init__()
         self.controller = controller
         self.database = database
         self.settings_store = settings_store
         self.policy = policy
+        self.secrets = secrets
         self._ui_state = ui_state
         self._deleted_id: int | None = None
         self.setObjectName("mainWindow")
@@ -384,10 +387,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {path}", 5000)
 
     def _settings(self) -> None:
-        dialog = SettingsDialog(self.controller.settings, self.policy, self)
+        dialog = SettingsDialog(self.controller.settings, self.policy, self, self.secrets)
         dialog.settingsSaved.connect(self._settings_saved)
+        dialog.historyDeleteRequested.connect(self._delete_all_history)
         dialog.open()
         self.settings_dialog = dialog
+
+    def _delete_all_history(self) -> None:
+        self.controller.stop()
+        count = self.controller.history.delete_all()
+        self.controller.new_conversation()
+        self.refresh_conversations()
+        self.statusBar().showMessage(f"Deleted {count} conversation(s).", 6000)
 
     def _settings_saved(self, saved) -> None:
         effective, _ = apply_policy(saved, self.policy)

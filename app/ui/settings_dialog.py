@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -34,7 +35,9 @@ from PySide6.QtWidgets import (
 from app.core.errors import HearthError
 from app.core.options import AUTO
 from app.core.policy import Policy
+from app.core.secrets import HF_TOKEN, SecretStore
 from app.core.settings import Settings, get_setting, with_setting
+from app.ui.background import run_in_background
 
 MANAGED = "Managed by your organization"
 
@@ -103,9 +106,17 @@ def _bounds(field) -> tuple[float | None, float | None]:
 
 class SettingsDialog(QDialog):
     settingsSaved = Signal(object)  # Settings (effective)
+    historyDeleteRequested = Signal()
 
-    def __init__(self, settings: Settings, policy: Policy, parent: QWidget | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        parent: QWidget | None = None,
+        secrets: SecretStore | None = None,
+    ):
         super().__init__(parent)
+        self._secrets = secrets
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
@@ -137,6 +148,8 @@ class SettingsDialog(QDialog):
                 self._editors[key] = editor
             tabs.addTab(page, title)
         tabs.addTab(self._assistants_page(), "Assistants")
+        tabs.addTab(self._token_page(), "Hugging Face")
+        tabs.addTab(self._privacy_page(), "Privacy")
         layout.addWidget(tabs)
         self.note = QLabel("Model settings apply the next time a model loads.")
         self.note.setWordWrap(True)
@@ -235,6 +248,106 @@ class SettingsDialog(QDialog):
             entries = []
         entries.append({"name": "New assistant", "system_prompt": "You are ..."})
         self.assistants_edit.setPlainText(json.dumps(entries, indent=2, ensure_ascii=False))
+
+    def _token_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        explain = QLabel(
+            "A Hugging Face access token lets Hearth download gated models. It is kept in "
+            "your system's keyring, never in Hearth's files."
+        )
+        explain.setWordWrap(True)
+        layout.addWidget(explain)
+        self.token_edit = QLineEdit()
+        self.token_edit.setObjectName("huggingFaceToken")
+        self.token_edit.setAccessibleName("Hugging Face token")
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("hf_…")
+        layout.addWidget(self.token_edit)
+        row = QHBoxLayout()
+        self.token_save = QPushButton("Save token")
+        self.token_save.clicked.connect(self._save_token)
+        self.token_remove = QPushButton("Remove token")
+        self.token_remove.clicked.connect(lambda: self._store_token(""))
+        row.addWidget(self.token_save)
+        row.addWidget(self.token_remove)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.token_status = QLabel("Checking the keyring…")
+        self.token_status.setObjectName("tokenStatus")
+        self.token_status.setWordWrap(True)
+        layout.addWidget(self.token_status)
+        layout.addStretch(1)
+        if self._secrets is None:
+            self.token_status.setText("Secrets are not available in this window.")
+            for widget in (self.token_edit, self.token_save, self.token_remove):
+                widget.setEnabled(False)
+        else:
+            # The keyring may be slow or hang (a locked Secret Service): never on this thread.
+            secrets = self._secrets
+            run_in_background(lambda: secrets.get(HF_TOKEN), self._token_loaded, self)
+        return page
+
+    def _token_loaded(self, value, error) -> None:
+        self._show_token_status(bool(value) if error is None else False, error)
+
+    def _show_token_status(self, present: bool, error) -> None:
+        secrets = self._secrets
+        if error is not None:
+            text = f"The keyring failed: {error}"
+        elif secrets is not None and secrets.status == "memory":
+            text = secrets.problem
+        else:
+            text = "A token is stored in the system keyring." if present else "No token stored."
+        self.token_status.setText(text)
+
+    def _save_token(self) -> None:
+        token = self.token_edit.text().strip()
+        if token:
+            self._store_token(token)
+
+    def _store_token(self, token: str) -> None:
+        secrets = self._secrets
+        if secrets is None:
+            return
+        self.token_status.setText("Saving…")
+
+        def work() -> bool:
+            secrets.set(HF_TOKEN, token)
+            return bool(token)
+
+        def done(present, error) -> None:
+            self.token_edit.clear()
+            self._show_token_status(bool(present), error)
+
+        run_in_background(work, done, self)
+
+    def _privacy_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        explain = QLabel(
+            "Everything you type and every answer stays on this computer. You can delete "
+            "the whole chat history here; this cannot be undone."
+        )
+        explain.setWordWrap(True)
+        layout.addWidget(explain)
+        delete = QPushButton("Delete all history…")
+        delete.setObjectName("deleteAllHistory")
+        delete.clicked.connect(self._delete_history)
+        layout.addWidget(delete)
+        layout.addStretch(1)
+        return page
+
+    def _delete_history(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Delete all history",
+            "Delete every conversation and message? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.historyDeleteRequested.emit()
 
     # -- saving --------------------------------------------------------------------------
 

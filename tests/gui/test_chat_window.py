@@ -405,3 +405,49 @@ def test_settings_dialog_refuses_bad_assistants_json_and_keeps_the_file(
     dialog.save()
     assert dialog.isVisible() and "not valid JSON" in warnings[0]
     assert not window.settings_store.path.exists()
+
+
+def test_the_hugging_face_token_goes_to_the_keyring_off_the_gui_thread(make_window, qtbot):
+    from app.core.secrets import HF_TOKEN, SecretStore
+    from tests.unit.test_secrets import MemoryBackend
+
+    backend = MemoryBackend()
+    window = make_window()
+    window.secrets = SecretStore(backend=backend, timeout_s=2)
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    qtbot.waitUntil(lambda: dialog.token_status.text() == "No token stored.")
+    dialog.token_edit.setText("hf_secret_value")
+    dialog.token_save.click()
+    qtbot.waitUntil(lambda: "stored in the system keyring" in dialog.token_status.text())
+    assert window.secrets.get(HF_TOKEN) == "hf_secret_value"
+    assert dialog.token_edit.text() == ""
+    # Never in Hearth's own files.
+    home = window.settings_store.path.parents[1]
+    assert not [p for p in home.rglob("*") if p.is_file() and b"hf_secret" in p.read_bytes()]
+
+
+def test_without_a_keyring_the_dialog_says_the_token_is_kept_in_memory(make_window, qtbot):
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    from app.core.secrets import SecretStore
+
+    window = make_window()
+    window.secrets = SecretStore(backend=NoKeyring(), timeout_s=2)
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    qtbot.waitUntil(lambda: "memory" in dialog.token_status.text())
+
+
+def test_delete_all_history_from_the_privacy_page(make_window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox, QPushButton
+
+    window = make_window(Script(pieces=(b"ok",)))
+    send(qtbot, window, "Something private")
+    wait_idle(qtbot, window)
+    assert window.sidebar.list.count() == 1
+    window.settings_action.trigger()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    window.settings_dialog.findChild(QPushButton, "deleteAllHistory").click()
+    assert window.sidebar.list.count() == 0
+    assert window.controller.history.search("private") == []

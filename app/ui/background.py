@@ -1,0 +1,38 @@
+"""Run a blocking call off the GUI thread and get its result back on the GUI thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+class _Relay(QObject):
+    done = Signal(object, object)  # result, error
+
+
+def run_in_background(
+    work: Callable[[], Any],
+    on_done: Callable[[Any, BaseException | None], None],
+    parent: QObject,
+) -> None:
+    """``work`` runs on a daemon thread; ``on_done(result, error)`` runs on ``parent``'s thread."""
+    relay = _Relay(parent)
+
+    def finish(result: Any, error: Any) -> None:
+        relay.deleteLater()
+        on_done(result, error)
+
+    relay.done.connect(finish)
+
+    def run() -> None:
+        try:
+            result = work()
+        except Exception as exc:  # handed to the GUI thread, which shows it
+            relay.done.emit(None, exc)
+            return
+        relay.done.emit(result, None)
+
+    threading.Thread(target=run, name="hearth-background", daemon=True).start()

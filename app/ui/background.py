@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +30,11 @@ def run_in_background(
 
     def run() -> None:
         try:
-            result = work()
+            result, error = work(), None
         except Exception as exc:  # handed to the GUI thread, which shows it
-            relay.done.emit(None, exc)
-            return
-        relay.done.emit(result, None)
+            result, error = None, exc
+        # The window that asked may have closed meanwhile: then nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            relay.done.emit(result, error)
 
     threading.Thread(target=run, name="hearth-background", daemon=True).start()

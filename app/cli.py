@@ -443,6 +443,9 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
     )
     if entry.info is None:
         raise InvalidModelFile(str(entry.path), entry.error)
+    from app.core.library import require_model_permitted
+
+    require_model_permitted(entry, services.policy)
     options = settings.load_options(str(entry.path))
     if args.context_length or args.gpu_layers is not None:
         try:

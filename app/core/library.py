@@ -16,6 +16,7 @@ from typing import Literal
 
 from app.core.errors import HearthError, InvalidModelFile, UnknownModel
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
+from app.core.policy import Policy, require_model_allowed
 from app.core.starter import INSTALL_HINT, STARTER_ID, STARTER_NAME, starter_model_path
 
 Source = Literal["starter", "library", "path"]
@@ -135,3 +136,37 @@ class ModelLibrary:
         if not entries:
             raise NoModelAvailable(self.models_dir)
         return entries[0]
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, cached per (path, size, mtime): hashing a big model takes time."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    digest = _HASHES.get(key)
+    if digest is None:
+        hasher = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(4 * 1024 * 1024):
+                hasher.update(chunk)
+        digest = _HASHES[key] = hasher.hexdigest()
+    return digest
+
+
+def policy_needs_hash(policy: Policy) -> bool:
+    return any(p.lower().startswith("sha256:") for p in policy.model_allow)
+
+
+def require_model_permitted(entry: ModelEntry, policy: Policy) -> None:
+    """Raise ``PolicyViolation`` when the machine policy does not allow this model.
+
+    The file is hashed only when the allow-list names hashes and nothing cheaper matched.
+    """
+    if not policy.models_restricted:
+        return
+    if policy.model_allowed(repo=None, filename=entry.path.name, sha256=None):
+        return
+    digest = file_sha256(entry.path) if policy_needs_hash(policy) else None
+    require_model_allowed(policy, repo=None, filename=entry.path.name, sha256=digest)

@@ -25,7 +25,9 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     history = HistoryStore(database)
     recovered = history.recover_interrupted()
     history.purge_deleted()
-    controller = ChatController(engine, history, services.library, services.settings)
+    controller = ChatController(
+        engine, history, services.library, services.settings, policy=services.policy
+    )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
     default_assistant = services.policy.default_assistant or services.settings.default_assistant

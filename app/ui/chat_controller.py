@@ -20,14 +20,16 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.errors import HearthError
 from app.core.fingerprint import model_fingerprint
-from app.core.library import ModelEntry, ModelLibrary
+from app.core.library import ModelEntry, ModelLibrary, require_model_permitted
 from app.core.options import ChatMessage, ChatRequest
+from app.core.policy import NO_POLICY, Policy
 from app.core.settings import Settings
 from app.engine.client import EngineClient
 from app.engine.protocol import JobFinished, LoadedModel
 from app.store.errors import NotFound
 from app.store.export import export_json, export_markdown
 from app.store.history import HistoryStore
+from app.ui.background import run_in_background
 from app.ui.bridges.engine_bridge import EngineBridge
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,12 @@ class ChatController(QObject):
         history: HistoryStore,
         library: ModelLibrary,
         settings: Settings,
+        *,
         parent: QObject | None = None,
+        policy: Policy = NO_POLICY,
     ) -> None:
         super().__init__(parent)
+        self.policy = policy
         self.engine = engine
         self.history = history
         self.library = library
@@ -95,10 +100,26 @@ class ChatController(QObject):
     # -- models --------------------------------------------------------------------------
 
     def choose_model(self, entry: ModelEntry) -> None:
-        self.entry = entry
-        if self.current_id is not None:
-            self.history.set_model_ref(self.current_id, entry.id)
-        self._ensure_loaded()
+        """Select a model; it loads once the machine policy is known to allow it."""
+        policy = self.policy
+
+        def check() -> None:
+            require_model_permitted(entry, policy)  # may hash the file: off the GUI thread
+
+        def checked(_result, error) -> None:
+            if error is not None:
+                message = error.user_text() if isinstance(error, HearthError) else str(error)
+                self.modelFailed.emit(message)
+                return
+            self.entry = entry
+            if self.current_id is not None:
+                self.history.set_model_ref(self.current_id, entry.id)
+            self._ensure_loaded()
+
+        if not policy.models_restricted:
+            checked(None, None)
+        else:
+            run_in_background(check, checked, self)
 
     def reload_model(self) -> None:
         self.loaded = None

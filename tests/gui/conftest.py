@@ -25,7 +25,10 @@ def make_window(qtbot, qapp, tmp_path: Path) -> Iterator[WindowFactory]:
     windows: list[MainWindow] = []
 
     def build(
-        script: Script | None = None, engine: EngineClient | None = None, process: bool = False
+        script: Script | None = None,
+        engine: EngineClient | None = None,
+        process: bool = False,
+        loaded: bool = True,
     ) -> MainWindow:
         if engine is None:
             factory = functools.partial(ScriptedBackend, script or Script())
@@ -41,7 +44,8 @@ def make_window(qtbot, qapp, tmp_path: Path) -> Iterator[WindowFactory]:
         windows.append(window)
         window.show()
         window.start(services.library.default().id)
-        qtbot.waitUntil(lambda: window.controller.loaded is not None, timeout=60_000)
+        if loaded:
+            qtbot.waitUntil(lambda: window.controller.loaded is not None, timeout=60_000)
         return window
 
     yield build

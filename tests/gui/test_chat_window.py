@@ -451,3 +451,15 @@ def test_delete_all_history_from_the_privacy_page(make_window, qtbot, monkeypatc
     window.settings_dialog.findChild(QPushButton, "deleteAllHistory").click()
     assert window.sidebar.list.count() == 0
     assert window.controller.history.search("private") == []
+
+
+def test_a_model_the_policy_forbids_is_not_loaded_and_the_window_says_why(make_window, qtbot):
+    import os
+    from pathlib import Path
+
+    Path(os.environ["HEARTH_POLICY"]).write_text('[models]\nallow = ["*.Q8_0.gguf"]\n')
+    window = make_window(loaded=False)
+    qtbot.waitUntil(window.crash_banner.isVisible)
+    assert window.crash_banner.isVisible()
+    assert "organization's policy" in window.crash_banner.label.text()
+    assert window.controller.loaded is None

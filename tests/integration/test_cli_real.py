@@ -121,3 +121,20 @@ def test_an_engine_crash_is_one_clear_line():
     assert code == 1
     assert "hearth: error: The model engine stopped unexpectedly (killed by SIGKILL" in err
     assert "Traceback" not in err
+
+
+def test_ask_refuses_a_model_the_policy_does_not_allow(tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[models]\nallow = ["*.Q8_0.gguf"]\n')
+    import os
+
+    result = subprocess.run(
+        [*HEARTH, "ask", "Hello"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HEARTH_POLICY": str(policy)},
+    )
+    assert result.returncode == 1
+    assert "organization's policy" in result.stderr and str(policy) in result.stderr
+    assert "Traceback" not in result.stderr

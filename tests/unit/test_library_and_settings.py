@@ -111,3 +111,24 @@ def test_a_broken_settings_file_is_kept_aside_and_defaults_are_used(tmp_path: Pa
     assert "damaged" in store.warning
     assert (tmp_path / "settings.json.bak").read_text() == content
     assert not path.exists()
+
+
+def test_the_machine_policy_decides_which_models_may_be_used(tmp_path: Path):
+    from app.core.library import file_sha256, require_model_permitted
+    from app.core.policy import PolicyViolation, load_policy
+
+    models = tmp_path / "models"
+    models.mkdir()
+    allowed = write_model(models / "Team.Q8_0.gguf")
+    other = write_model(models / "Other.F16.gguf")
+    library = ModelLibrary(models, include_starter=False)
+    by_name = {e.path.name: e for e in library.entries()}
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text('[models]\nallow = ["*.q8_0.gguf"]\n')
+    policy = load_policy(policy_file)
+    require_model_permitted(by_name[allowed.name], policy)
+    with pytest.raises(PolicyViolation) as caught:
+        require_model_permitted(by_name[other.name], policy)
+    assert str(policy_file) in str(caught.value)
+    policy_file.write_text(f'[models]\nallow = ["sha256:{file_sha256(other)}"]\n')
+    require_model_permitted(by_name[other.name], load_policy(policy_file))

@@ -67,7 +67,11 @@ def build_services(paths: Paths | None = None) -> Services:
         paths=paths,
         settings_store=store,
         settings=settings,
-        library=ModelLibrary(models_dir or paths.models_dir),
+        library=ModelLibrary(
+            models_dir or paths.models_dir,
+            extra_folders=[Path(f).expanduser() for f in settings.storage.extra_model_folders],
+            shared_folders=policy.shared_folders,
+        ),
         policy=policy,
         secrets=SecretStore(),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +19,9 @@ from app.core.gguf_inspect import GgufInfo, inspect_gguf
 from app.core.policy import Policy, require_model_allowed
 from app.core.starter import INSTALL_HINT, STARTER_ID, STARTER_NAME, starter_model_path
 
-Source = Literal["starter", "library", "path"]
+Source = Literal["starter", "library", "folder", "shared", "path"]
+"""library: Hearth's models folder; folder: an extra folder from settings; shared: a
+read-only folder from the machine policy."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,34 @@ def _entry(path: Path, model_id: str, source: Source) -> ModelEntry:
 
 
 class ModelLibrary:
-    def __init__(self, models_dir: Path, include_starter: bool = True) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        include_starter: bool = True,
+        *,
+        extra_folders: Sequence[Path] = (),
+        shared_folders: Sequence[Path] = (),
+    ) -> None:
         self.models_dir = models_dir
         self._include_starter = include_starter
+        self._roots: list[tuple[Path, Source]] = [(models_dir, "library")]
+        self._roots += [(folder, "folder") for folder in extra_folders]
+        self._roots += [(folder, "shared") for folder in shared_folders]
 
-    def _files(self) -> Iterable[Path]:
-        if not self.models_dir.is_dir():
-            return []
-        return sorted(p for p in self.models_dir.rglob("*.gguf") if p.is_file())
+    def _files(self) -> Iterable[tuple[Path, Source]]:
+        seen: set[Path] = set()
+        for root, source in self._roots:
+            try:
+                if not root.is_dir():
+                    continue
+                paths = sorted(p for p in root.rglob("*.gguf") if p.is_file())
+            except OSError:
+                continue  # an unreachable network share must not break the list
+            for path in paths:
+                real = path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    yield path, source
 
     def entries(self) -> list[ModelEntry]:
         found: list[ModelEntry] = []
@@ -95,19 +117,24 @@ class ModelLibrary:
             entry = _entry(starter, STARTER_ID, "starter")
             # The file's own name field is a training-run label; show a friendly one.
             found.append(dataclasses.replace(entry, name=STARTER_NAME))
-        files = [p for p in self._files() if starter is None or p.resolve() != starter.resolve()]
+        files = [
+            (path, source)
+            for path, source in self._files()
+            if starter is None or path.resolve() != starter.resolve()
+        ]
         slugs: dict[str, int] = {}
-        for path in files:
+        for path, _ in files:
             slug = slugify(path.stem)
             slugs[slug] = slugs.get(slug, 0) + 1
         taken = {STARTER_ID} if starter is not None else set()
-        for path in files:
+        for path, source in files:
             slug = slugify(path.stem)
             if slugs[slug] > 1 or slug in taken:
-                relative = str(path.relative_to(self.models_dir))
-                slug = f"{slug}-{hashlib.sha1(relative.encode()).hexdigest()[:6]}"
+                # Stable: from where the file is (inside the models folder, or absolute).
+                where = str(path.relative_to(self.models_dir)) if source == "library" else str(path)
+                slug = f"{slug}-{hashlib.sha1(where.encode()).hexdigest()[:6]}"
             taken.add(slug)
-            found.append(_entry(path, slug, "library"))
+            found.append(_entry(path, slug, source))
         return found
 
     def resolve(self, reference: str) -> ModelEntry:

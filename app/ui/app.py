@@ -14,7 +14,7 @@ from app.store.database import open_database
 from app.store.history import HistoryStore
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
-from app.ui.theme import apply_theme, system_theme
+from app.ui.theme import apply_font_size, apply_theme, system_theme
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ def run_gui(services) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Hearth")
     app.setDesktopFileName("hearth")
-    theme = services.settings.appearance.theme
-    apply_theme(app, system_theme() if theme == "system" else theme)
+    appearance = services.settings.appearance
+    apply_theme(app, system_theme() if appearance.theme == "system" else appearance.theme)
+    apply_font_size(app, appearance.font_size)
     engine = services.new_engine()
     try:
         window = build_window(services, engine, app)

@@ -34,7 +34,7 @@ from app.ui.conversation_list import ConversationList
 from app.ui.message_view import MessageView
 from app.ui.model_picker import ModelPicker
 from app.ui.settings_dialog import SettingsDialog
-from app.ui.theme import apply_theme, system_theme
+from app.ui.theme import apply_font_size, apply_theme, system_theme
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -413,6 +413,7 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             theme = effective.appearance.theme
             apply_theme(app, system_theme() if theme == "system" else theme)
+            apply_font_size(app, effective.appearance.font_size)
         self.statusBar().showMessage(
             "Settings saved. Model settings apply the next time a model loads.", 6000
         )

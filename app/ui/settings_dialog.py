@@ -75,6 +75,7 @@ PAGES: list[tuple[str, list[tuple[str, str]]]] = [
         "Storage",
         [
             ("storage.models_dir", "Models folder (empty = default)"),
+            ("storage.extra_model_folders", 'More model folders (JSON list: ["/path"])'),
             ("default_model", "Default model id"),
             ("default_assistant", "Default assistant"),
         ],
@@ -200,7 +201,10 @@ class SettingsDialog(QDialog):
                 spin.setSpecialValueText("Automatic" if key != "sampling.seed" else "Random")
             return spin
         line = QLineEdit()
-        line.setText("" if value is None else str(value))
+        if isinstance(value, list):
+            line.setText(json.dumps(value))
+        else:
+            line.setText("" if value is None else str(value))
         return line
 
     def _read(self, key: str, editor: QWidget) -> object:

@@ -60,6 +60,15 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     app.setProperty("hearthTheme", theme)
 
 
+def apply_font_size(app: QApplication, points: int) -> None:
+    """0 keeps the system's size."""
+    if points <= 0:
+        return
+    font = app.font()
+    font.setPointSize(points)
+    app.setFont(font)
+
+
 def current_theme() -> Theme:
     app = QApplication.instance()
     value = app.property("hearthTheme") if app is not None else None

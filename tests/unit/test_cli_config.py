@@ -89,3 +89,15 @@ def test_a_lock_with_a_bad_value_keeps_the_default_and_is_reported(capsys, polic
     assert json.loads(run(capsys, "config", "get", "sampling.temperature")[1]) == 0.7
     out = run(capsys, "policy", "show")[1]
     assert "sampling.temperature" in out
+
+
+def test_policy_shared_folders_appear_in_the_model_list(capsys, policy_file: Path, tmp_path):
+    from tests.fakes.gguf_files import write_model
+
+    shared = tmp_path / "srv-models"
+    shared.mkdir()
+    write_model(shared / "Company.Q8_0.gguf")
+    policy_file.write_text(f'[models]\nshared_folders = ["{shared}"]\n')
+    data = json.loads(run(capsys, "models", "--json")[1])
+    company = next(m for m in data if m["name"] == "Tiny Test")
+    assert company["source"] == "shared" and company["path"].startswith(str(shared))

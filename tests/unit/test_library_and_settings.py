@@ -132,3 +132,29 @@ def test_the_machine_policy_decides_which_models_may_be_used(tmp_path: Path):
     assert str(policy_file) in str(caught.value)
     policy_file.write_text(f'[models]\nallow = ["sha256:{file_sha256(other)}"]\n')
     require_model_permitted(by_name[other.name], load_policy(policy_file))
+
+
+def test_extra_and_shared_folders_are_listed_with_their_source(tmp_path: Path):
+    own, extra, shared = tmp_path / "models", tmp_path / "extra", tmp_path / "srv"
+    for folder in (own, extra, shared):
+        folder.mkdir()
+    write_model(own / "Mine.gguf")
+    write_model(extra / "Extra.gguf")
+    write_model(shared / "Team.gguf")
+    write_model(shared / "Mine.gguf")  # same name as one in the models folder
+    library = ModelLibrary(
+        own,
+        include_starter=False,
+        extra_folders=[extra, tmp_path / "unplugged-drive"],
+        shared_folders=[shared],
+    )
+    entries = library.entries()
+    sources = {e.path.parent.name + "/" + e.path.name: e.source for e in entries}
+    assert sources == {
+        "models/Mine.gguf": "library",
+        "extra/Extra.gguf": "folder",
+        "srv/Team.gguf": "shared",
+        "srv/Mine.gguf": "shared",
+    }
+    assert len({e.id for e in entries}) == 4
+    assert library.resolve("team").source == "shared"

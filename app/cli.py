@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     config_set = config_commands.add_parser("set", help="change a setting")
     config_set.add_argument("key", metavar="KEY")
     config_set.add_argument("value", metavar="VALUE", help="a number, true/false, text, or null")
+    config_unset = config_commands.add_parser("unset", help="drop a model's own value")
+    config_unset.add_argument("key", metavar="KEY")
+    for sub in (config_list, config_get, config_set, config_unset):
+        sub.add_argument(
+            "--model",
+            metavar="ID",
+            required=sub is config_unset,
+            help="for one model only (model.* and sampling.* keys)",
+        )
 
     policy = commands.add_parser("policy", help="the organization's policy for this machine")
     policy_commands = policy.add_subparsers(
@@ -326,6 +335,10 @@ def _config(services: Services, args: argparse.Namespace) -> int:
     from app.core.settings import get_setting, setting_keys, with_setting
 
     settings, policy = services.settings, services.policy
+    model_id = args.model
+    if model_id:
+        model_id = services.library.resolve(model_id).id  # a prefix or a path works too
+        settings = settings.for_model(model_id)
     if args.config_command == "list":
         rows = [(key, get_setting(settings, key), policy.is_locked(key)) for key in setting_keys()]
         if args.json:
@@ -342,14 +355,23 @@ def _config(services: Services, args: argparse.Namespace) -> int:
         _print_json(get_setting(settings, args.key))
         return EXIT_OK
     from app.core.policy import require_unlocked
+    from app.core.settings import with_model_override, without_model_override
 
     get_setting(settings, args.key)  # unknown keys first: a clearer error
     require_unlocked(policy, args.key)
     # Save the user's own file (without the policy's locked values folded in).
     store = services.settings_store
-    updated = with_setting(store.load(), args.key, args.value)
+    own = store.load()
+    if args.config_command == "unset":
+        updated = without_model_override(own, model_id, args.key)
+    elif model_id:
+        updated = with_model_override(own, model_id, args.key, args.value)
+    else:
+        updated = with_setting(own, args.key, args.value)
     store.save(updated)
-    sys.stdout.write(f"{args.key} = {json.dumps(get_setting(updated, args.key))}\n")
+    shown = get_setting(updated.for_model(model_id), args.key)
+    scope = f" (for {model_id})" if model_id else ""
+    sys.stdout.write(f"{args.key} = {json.dumps(shown)}{scope}\n")
     return EXIT_OK
 
 
@@ -425,7 +447,17 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise _UsageError("the prompt is empty")
-    settings = services.settings
+    entry = (
+        services.library.resolve(args.model)
+        if args.model
+        else services.library.default(services.settings.default_model)
+    )
+    if entry.info is None:
+        raise InvalidModelFile(str(entry.path), entry.error)
+    from app.core.library import require_model_permitted
+
+    require_model_permitted(entry, services.policy)
+    settings = services.settings.for_model(entry.id)
     sampling = settings.sampling_options()
     try:
         sampling = dataclasses.replace(
@@ -436,16 +468,6 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from exc
-    entry = (
-        services.library.resolve(args.model)
-        if args.model
-        else services.library.default(settings.default_model)
-    )
-    if entry.info is None:
-        raise InvalidModelFile(str(entry.path), entry.error)
-    from app.core.library import require_model_permitted
-
-    require_model_permitted(entry, services.policy)
     options = settings.load_options(str(entry.path))
     if args.context_length or args.gpu_layers is not None:
         try:

@@ -82,6 +82,23 @@ class Settings(_Section):
     storage: Storage = Field(default_factory=Storage)
     assistants: list[AssistantEntry] = Field(default_factory=list)
     """The user's own assistants (the built-ins are not stored)."""
+    model_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per model id: ``model.*`` and ``sampling.*`` keys that differ for that model."""
+
+    def for_model(self, model_id: str | None) -> Settings:
+        """The settings one model uses: these, with that model's overrides applied.
+
+        An override that no longer validates (say, after an upgrade) is skipped rather
+        than stopping the model from loading.
+        """
+        overrides = self.model_overrides.get(model_id or "", {})
+        effective = self
+        for key, value in overrides.items():
+            try:
+                effective = with_setting(effective, key, value)
+            except HearthError:
+                log.warning("ignoring the override %s for %s", key, model_id)
+        return effective
 
     def assistant_list(self) -> list[Assistant]:
         custom = [Assistant(a.name, a.system_prompt) for a in self.assistants]
@@ -150,11 +167,32 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 # -- keys for `hearth config` ------------------------------------------------------------
 
 
+OVERRIDABLE = ("model.", "sampling.")
+"""Prefixes of the keys a model may override."""
+
+
+def with_model_override(settings: Settings, model_id: str, key: str, value: Any) -> Settings:
+    """``settings`` with ``key`` overridden for one model (validated like any setting)."""
+    if not key.startswith(OVERRIDABLE):
+        raise InvalidSetting(key, "only model.* and sampling.* settings can differ per model")
+    checked = with_setting(settings.for_model(model_id), key, value)
+    overrides = {k: dict(v) for k, v in settings.model_overrides.items()}
+    overrides.setdefault(model_id, {})[key] = get_setting(checked, key)
+    return settings.model_copy(update={"model_overrides": overrides})
+
+
+def without_model_override(settings: Settings, model_id: str, key: str) -> Settings:
+    overrides = {k: dict(v) for k, v in settings.model_overrides.items()}
+    overrides.get(model_id, {}).pop(key, None)
+    overrides = {k: v for k, v in overrides.items() if v}
+    return settings.model_copy(update={"model_overrides": overrides})
+
+
 def setting_keys() -> list[str]:
     """Every settable key, dotted (``sampling.temperature``), in a stable order."""
     keys: list[str] = []
     for name, field in Settings.model_fields.items():
-        if name == "schema_version":
+        if name in ("schema_version", "model_overrides"):
             continue
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -208,6 +246,12 @@ def apply_policy(settings: Settings, policy: Policy) -> tuple[Settings, Policy]:
     its default (locked) and adds a problem to the policy for the user to see.
     """
     defaults = Settings()
+    # A per-model override must not get around a lock.
+    overrides = {
+        model: {k: v for k, v in keys.items() if not policy.is_locked(k)}
+        for model, keys in settings.model_overrides.items()
+    }
+    settings = settings.model_copy(update={"model_overrides": overrides})
     for key, value in policy.locks.items():
         try:
             settings = with_setting(settings, key, value)

@@ -134,7 +134,7 @@ class ChatController(QObject):
         if self._loading_path == path:
             return  # loaded, or a load of it is queued
         try:
-            job = self.engine.load(self.settings.load_options(path))
+            job = self.engine.load(self.settings.for_model(entry.id).load_options(path))
         except HearthError as error:
             self.modelFailed.emit(error.user_text())
             return
@@ -285,7 +285,7 @@ class ChatController(QObject):
             for m in thread
             if m.role in ("user", "assistant") and m.content.strip()
         ]
-        sampling = self.settings.sampling_options()
+        sampling = self.settings.for_model(entry.id).sampling_options()
         if sampling.seed is None:
             sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
         info = entry.info

@@ -387,7 +387,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {path}", 5000)
 
     def _settings(self) -> None:
-        dialog = SettingsDialog(self.controller.settings, self.policy, self, self.secrets)
+        model_ids = [e.id for e in self.picker._entries]
+        dialog = SettingsDialog(
+            self.controller.settings, self.policy, self, self.secrets, model_ids=model_ids
+        )
         dialog.settingsSaved.connect(self._settings_saved)
         dialog.historyDeleteRequested.connect(self._delete_all_history)
         dialog.open()

@@ -36,7 +36,14 @@ from app.core.errors import HearthError
 from app.core.options import AUTO
 from app.core.policy import Policy
 from app.core.secrets import HF_TOKEN, SecretStore
-from app.core.settings import Settings, get_setting, with_setting
+from app.core.settings import (
+    OVERRIDABLE,
+    Settings,
+    get_setting,
+    with_model_override,
+    with_setting,
+    without_model_override,
+)
 from app.ui.background import run_in_background
 
 MANAGED = "Managed by your organization"
@@ -115,9 +122,11 @@ class SettingsDialog(QDialog):
         policy: Policy,
         parent: QWidget | None = None,
         secrets: SecretStore | None = None,
+        model_ids: list[str] | None = None,
     ):
         super().__init__(parent)
         self._secrets = secrets
+        model_ids = model_ids or []
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
@@ -131,6 +140,17 @@ class SettingsDialog(QDialog):
             note.setWordWrap(True)
             note.setObjectName("policyNote")
             layout.addWidget(note)
+        scope_row = QHBoxLayout()
+        scope_row.addWidget(QLabel("Model and sampling settings for:"))
+        self.scope = QComboBox(self)
+        self.scope.setObjectName("settingsScope")
+        self.scope.setAccessibleName("Settings apply to")
+        self.scope.addItem("All models", None)
+        for model_id in model_ids:
+            self.scope.addItem(f"{model_id} only", model_id)
+        self.scope.currentIndexChanged.connect(self._scope_changed)
+        scope_row.addWidget(self.scope, 1)
+        layout.addLayout(scope_row)
         tabs = QTabWidget(self)
         tabs.setObjectName("settingsPages")
         for title, keys in PAGES:
@@ -206,6 +226,30 @@ class SettingsDialog(QDialog):
         else:
             line.setText("" if value is None else str(value))
         return line
+
+    def _scope_changed(self) -> None:
+        """Show the values the chosen model uses (its overrides over the general ones)."""
+        shown = self._settings.for_model(self.scope.currentData())
+        for key, editor in self._editors.items():
+            if key.startswith(OVERRIDABLE):
+                self._show_value(editor, get_setting(shown, key))
+            else:
+                editor.setEnabled(
+                    self.scope.currentData() is None and not self._policy.is_locked(key)
+                )
+
+    @staticmethod
+    def _show_value(editor: QWidget, value: object) -> None:
+        if isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentText(str(value))
+        elif isinstance(editor, QDoubleSpinBox):
+            editor.setValue(float(value))  # type: ignore[arg-type]
+        elif isinstance(editor, QSpinBox):
+            editor.setValue(int(value) if value is not None else 0)  # type: ignore[call-overload]
+        elif isinstance(editor, QLineEdit):
+            editor.setText("" if value is None else str(value))
 
     def _read(self, key: str, editor: QWidget) -> object:
         field = _field_info(key)
@@ -358,10 +402,20 @@ class SettingsDialog(QDialog):
     def collect(self, base: Settings) -> Settings:
         """``base`` with every unlocked control's value; raises HearthError when invalid."""
         settings = base
+        model_id = self.scope.currentData()
         for key, editor in self._editors.items():
             if self._policy.is_locked(key):
                 continue
-            settings = with_setting(settings, key, self._read(key, editor))
+            value = self._read(key, editor)
+            if model_id is None:
+                settings = with_setting(settings, key, value)
+            elif key.startswith(OVERRIDABLE):
+                # Keep only what differs from the general value as this model's own.
+                general = get_setting(with_setting(base, key, value), key)
+                if general == get_setting(base, key):
+                    settings = without_model_override(settings, model_id, key)
+                else:
+                    settings = with_model_override(settings, model_id, key, value)
         if not self._policy.is_locked("assistants"):
             text = self.assistants_edit.toPlainText().strip() or "[]"
             try:

@@ -463,3 +463,23 @@ def test_a_model_the_policy_forbids_is_not_loaded_and_the_window_says_why(make_w
     assert window.crash_banner.isVisible()
     assert "organization's policy" in window.crash_banner.label.text()
     assert window.controller.loaded is None
+
+
+def test_per_model_settings_from_the_dialog(make_window, qtbot):
+    import json
+
+    from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit
+
+    window = make_window()
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    scope = dialog.findChild(QComboBox, "settingsScope")
+    model_id = window.picker.current().id
+    scope.setCurrentIndex(scope.findData(model_id))
+    assert not dialog.findChild(QLineEdit, "default_model").isEnabled()
+    dialog.findChild(QDoubleSpinBox, "sampling.temperature").setValue(0.15)
+    dialog.save()
+    saved = json.loads(window.settings_store.path.read_text())
+    assert saved["model_overrides"] == {model_id: {"sampling.temperature": 0.15}}
+    assert saved["sampling"]["temperature"] == 0.7
+    assert window.controller.settings.for_model(model_id).sampling.temperature == 0.15

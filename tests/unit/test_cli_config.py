@@ -101,3 +101,25 @@ def test_policy_shared_folders_appear_in_the_model_list(capsys, policy_file: Pat
     data = json.loads(run(capsys, "models", "--json")[1])
     company = next(m for m in data if m["name"] == "Tiny Test")
     assert company["source"] == "shared" and company["path"].startswith(str(shared))
+
+
+def test_a_model_can_have_its_own_values(capsys):
+    code, out, _ = run(capsys, "config", "set", "sampling.temperature", "0.1", "--model", "smollm2")
+    assert code == 0 and "(for smollm2-135m-instruct-q4_1)" in out
+    model_value = run(capsys, "config", "get", "sampling.temperature", "--model", "smollm2")[1]
+    assert json.loads(model_value) == 0.1
+    assert json.loads(run(capsys, "config", "get", "sampling.temperature")[1]) == 0.7
+    code, _, err = run(capsys, "config", "set", "default_model", "x", "--model", "smollm2")
+    assert code == 2 and "only model.* and sampling.*" in err
+    assert run(capsys, "config", "unset", "sampling.temperature", "--model", "smollm2")[0] == 0
+    model_value = run(capsys, "config", "get", "sampling.temperature", "--model", "smollm2")[1]
+    assert json.loads(model_value) == 0.7
+
+
+def test_a_lock_beats_a_model_override(capsys, policy_file: Path):
+    run(capsys, "config", "set", "sampling.temperature", "0.1", "--model", "smollm2")
+    policy_file.write_text('[lock]\n"sampling.temperature" = 0.3\n')
+    value = run(capsys, "config", "get", "sampling.temperature", "--model", "smollm2")[1]
+    assert json.loads(value) == 0.3
+    code, _, err = run(capsys, "config", "set", "sampling.temperature", "0.9", "--model", "smollm2")
+    assert code == 1 and "locked" in err

@@ -85,3 +85,17 @@ def test_unknown_keys_are_refused():
     with pytest.raises(UnknownSetting) as caught:
         with_setting(Settings(), "sampling.warmth", "1")
     assert "hearth config list" in caught.value.user_text()
+
+
+def test_overrides_change_only_their_model_and_bad_ones_are_skipped():
+    from app.core.settings import with_model_override
+
+    settings = with_model_override(Settings(), "big-model", "model.context_length", "16384")
+    settings = with_model_override(settings, "big-model", "sampling.top_k", 10)
+    assert settings.for_model("big-model").load_options("/m").context_length == 16384
+    assert settings.for_model("big-model").sampling_options().top_k == 10
+    assert settings.for_model("other").load_options("/m").context_length == 4096
+    broken = settings.model_copy(
+        update={"model_overrides": {"big-model": {"model.context_length": -1}}}
+    )
+    assert broken.for_model("big-model").model.context_length == 4096

@@ -40,8 +40,10 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         settings_store=services.settings_store,
         policy=services.policy,
         secrets=services.secrets,
+        paths=services.paths,
     )
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
+    notes += list(services.policy.problems)
     if recovered:
         notes.append(
             f"{recovered} answer(s) were interrupted when Hearth last closed; they are kept "

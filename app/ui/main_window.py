@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.core.assistants import find_assistant
 from app.core.library import ModelEntry
+from app.core.paths import Paths
 from app.core.policy import NO_POLICY, Policy
 from app.core.secrets import SecretStore
 from app.core.settings import SettingsStore, apply_policy
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
         settings_store: SettingsStore | None = None,
         policy: Policy = NO_POLICY,
         secrets: SecretStore | None = None,
+        paths: Paths | None = None,
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -58,6 +60,7 @@ class MainWindow(QMainWindow):
         self.settings_store = settings_store
         self.policy = policy
         self.secrets = secrets
+        self.paths = paths
         self._ui_state = ui_state
         self._deleted_id: int | None = None
         self.setObjectName("mainWindow")
@@ -389,7 +392,12 @@ class MainWindow(QMainWindow):
     def _settings(self) -> None:
         model_ids = [e.id for e in self.picker._entries]
         dialog = SettingsDialog(
-            self.controller.settings, self.policy, self, self.secrets, model_ids=model_ids
+            self.controller.settings,
+            self.policy,
+            self,
+            self.secrets,
+            model_ids=model_ids,
+            paths=self.paths,
         )
         dialog.settingsSaved.connect(self._settings_saved)
         dialog.historyDeleteRequested.connect(self._delete_all_history)

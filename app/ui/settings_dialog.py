@@ -12,7 +12,7 @@ import json
 import typing
 
 from pydantic import BaseModel
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -32,8 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.assistants import Assistant
 from app.core.errors import HearthError
 from app.core.options import AUTO
+from app.core.paths import Paths
 from app.core.policy import Policy
 from app.core.secrets import HF_TOKEN, SecretStore
 from app.core.settings import (
@@ -44,6 +45,7 @@ from app.core.settings import (
     with_setting,
     without_model_override,
 )
+from app.ui.assistants_editor import AssistantsEditor
 from app.ui.background import run_in_background
 
 MANAGED = "Managed by your organization"
@@ -122,7 +124,9 @@ class SettingsDialog(QDialog):
         policy: Policy,
         parent: QWidget | None = None,
         secrets: SecretStore | None = None,
+        *,
         model_ids: list[str] | None = None,
+        paths: Paths | None = None,
     ):
         super().__init__(parent)
         self._secrets = secrets
@@ -130,7 +134,7 @@ class SettingsDialog(QDialog):
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
-        self.resize(560, 480)
+        self.resize(680, 500)
         self._settings = settings
         self._policy = policy
         self._editors: dict[str, QWidget] = {}
@@ -168,6 +172,18 @@ class SettingsDialog(QDialog):
                 form.addRow(shown, editor)
                 self._editors[key] = editor
             tabs.addTab(page, title)
+        if paths is not None:
+            storage_page = tabs.widget(3)
+            storage_form = storage_page.layout() if storage_page is not None else None
+            assert isinstance(storage_form, QFormLayout)
+            for label, folder in (
+                ("Chat history and models", paths.data_dir),
+                ("Settings", paths.config_dir),
+                ("Logs", paths.log_dir),
+            ):
+                value = QLabel(str(folder))
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                storage_form.addRow(label, value)
         tabs.addTab(self._assistants_page(), "Assistants")
         tabs.addTab(self._token_page(), "Hugging Face")
         tabs.addTab(self._privacy_page(), "Privacy")
@@ -267,35 +283,12 @@ class SettingsDialog(QDialog):
         return None if optional and not text else text
 
     def _assistants_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(
-            QLabel(
-                'Your own assistants, as JSON: a list of {"name": ..., "system_prompt": ...}. '
-                "Built-in assistants are always available."
-            )
-        )
-        self.assistants_edit = QPlainTextEdit()
-        self.assistants_edit.setObjectName("assistants")
-        self.assistants_edit.setAccessibleName("Your assistants")
-        entries = [a.model_dump() for a in self._settings.assistants]
-        self.assistants_edit.setPlainText(json.dumps(entries, indent=2, ensure_ascii=False))
+        custom = [Assistant(a.name, a.system_prompt) for a in self._settings.assistants]
+        self.assistants_editor = AssistantsEditor(custom, self)
         if self._policy.is_locked("assistants"):
-            self.assistants_edit.setEnabled(False)
-            self.assistants_edit.setToolTip(MANAGED)
-        layout.addWidget(self.assistants_edit)
-        add = QPushButton("Add an assistant")
-        add.clicked.connect(self._add_assistant)
-        layout.addWidget(add)
-        return page
-
-    def _add_assistant(self) -> None:
-        try:
-            entries = json.loads(self.assistants_edit.toPlainText() or "[]")
-        except ValueError:
-            entries = []
-        entries.append({"name": "New assistant", "system_prompt": "You are ..."})
-        self.assistants_edit.setPlainText(json.dumps(entries, indent=2, ensure_ascii=False))
+            self.assistants_editor.setEnabled(False)
+            self.assistants_editor.setToolTip(MANAGED)
+        return self.assistants_editor
 
     def _token_page(self) -> QWidget:
         page = QWidget()
@@ -417,12 +410,7 @@ class SettingsDialog(QDialog):
                 else:
                     settings = with_model_override(settings, model_id, key, value)
         if not self._policy.is_locked("assistants"):
-            text = self.assistants_edit.toPlainText().strip() or "[]"
-            try:
-                entries = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise HearthError(f"Assistants: not valid JSON ({exc.msg}).") from exc
-            settings = with_setting(settings, "assistants", entries)
+            settings = with_setting(settings, "assistants", self.assistants_editor.entries())
         return settings
 
     def save(self) -> None:

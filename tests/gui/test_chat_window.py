@@ -380,7 +380,11 @@ def test_settings_dialog_saves_validated_values_and_shows_managed_ones(make_wind
     assert locked.value() == 0.5
     dialog.findChild(QDoubleSpinBox, "sampling.temperature").setValue(0.3)
     dialog.findChild(QCheckBox, "model.flash_attention").setChecked(True)
-    dialog.assistants_edit.setPlainText('[{"name": "Support", "system_prompt": "Be kind."}]')
+    editor = dialog.assistants_editor
+    editor.new_button.click()
+    editor.name_edit.setText("Support")
+    editor.name_edit.textEdited.emit("Support")
+    editor.prompt_edit.setPlainText("Be kind.")
     dialog.save()
     assert not dialog.isVisible()
     assert window.controller.settings.sampling.temperature == 0.3
@@ -391,7 +395,7 @@ def test_settings_dialog_saves_validated_values_and_shows_managed_ones(make_wind
     assert "top_p" not in saved["sampling"] or saved["sampling"]["top_p"] != 0.5
 
 
-def test_settings_dialog_refuses_bad_assistants_json_and_keeps_the_file(
+def test_assistants_are_duplicated_and_two_with_one_name_are_refused(
     make_window, qtbot, monkeypatch
 ):
     from PySide6.QtWidgets import QMessageBox
@@ -399,12 +403,24 @@ def test_settings_dialog_refuses_bad_assistants_json_and_keeps_the_file(
     window = make_window()
     window.settings_action.trigger()
     dialog = window.settings_dialog
+    editor = dialog.assistants_editor
+    editor.list.setCurrentRow(1)  # a built-in: read-only, but it can be duplicated
+    assert editor.prompt_edit.isReadOnly() and not editor.delete_button.isEnabled()
+    editor.duplicate_button.click()
+    assert editor.name_edit.text() == "Business writing (copy)"
+    assert not editor.prompt_edit.isReadOnly()
+    editor.duplicate_button.click()
+    editor.name_edit.setText("Business writing (copy)")
+    editor.name_edit.textEdited.emit("Business writing (copy)")
     warnings: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
-    dialog.assistants_edit.setPlainText("[{not json")
     dialog.save()
-    assert dialog.isVisible() and "not valid JSON" in warnings[0]
+    assert dialog.isVisible() and "Two assistants are called" in warnings[0]
     assert not window.settings_store.path.exists()
+    editor.delete_button.click()
+    dialog.save()
+    assert not dialog.isVisible()
+    assert window.assistant_picker.findText("Business writing (copy)") >= 0
 
 
 def test_the_hugging_face_token_goes_to_the_keyring_off_the_gui_thread(make_window, qtbot):
@@ -483,3 +499,13 @@ def test_per_model_settings_from_the_dialog(make_window, qtbot):
     assert saved["model_overrides"] == {model_id: {"sampling.temperature": 0.15}}
     assert saved["sampling"]["temperature"] == 0.7
     assert window.controller.settings.for_model(model_id).sampling.temperature == 0.15
+
+
+def test_a_broken_policy_is_reported_in_the_window(make_window):
+    import os
+    from pathlib import Path
+
+    Path(os.environ["HEARTH_POLICY"]).write_text("[lock\nnot toml")
+    window = make_window(loaded=False)
+    assert window.undo_banner.isVisible()
+    assert os.environ["HEARTH_POLICY"] in window.undo_banner.label.text()

@@ -57,6 +57,8 @@ class Job:
         self._done = threading.Event()
         self._finished: JobFinished | None = None
         self._cancel: Callable[[int], None] | None = None
+        self.serves: int | None = None
+        """For an internal reload: the id of the job it reloads the model for."""
 
     def _deliver(self, event: JobEvent) -> None:
         if self._done.is_set():
@@ -100,6 +102,8 @@ class _Host:
     generation: int
     spawned_at: float
     ready: bool = False
+    doomed: bool = False
+    """Killed by a cancel escalation: nothing more is sent to it."""
 
 
 class EngineClient:
@@ -247,20 +251,29 @@ class EngineClient:
             if len(self._pending) >= self._max_queue:
                 raise EngineBusy(len(self._pending))
             self._pending.append(job)
-            self._pump()
+            try:
+                self._pump()
+            except EngineUnavailable:
+                if job in self._pending:
+                    self._pending.remove(job)
+                raise
         return job
 
     def _pump(self) -> None:
         """Send the next job when the host is idle. Called with the lock held."""
         if self._current is not None or not self._pending or self._state == "closed":
             return
+        if self._host is not None and self._host.doomed:
+            return  # its exit report starts a fresh host and pumps again
         if self._host is None:
             self._start_host()
         assert self._host is not None
         job = self._pending[0]
         if self._reload_needed and self._last_load is not None and job.kind == "chat":
             job_id = next(self._ids)
+            serves = self._pending[0].id
             job = Job(job_id, "load", LoadCommand(job_id, self._last_load), internal=True)
+            job.serves = serves
         else:
             self._pending.popleft()
         if job.kind == "load" or self._last_load is None:
@@ -269,15 +282,21 @@ class EngineClient:
         self._host.transport.send(job.command)
 
     def _start_host(self) -> None:
-        transport = self._factory()
-        host = _Host(transport, next(self._generations), time.perf_counter())
-        self._host = host
-        self._state = "starting"
-        generation = host.generation
-        transport.start(
-            lambda event: self._on_event(generation, event),
-            lambda info: self._on_exit(generation, info),
-        )
+        generation = next(self._generations)
+        try:
+            transport = self._factory()
+            # Known before start(): a transport may report its first event from inside it.
+            self._host = _Host(transport, generation, time.perf_counter())
+            self._state = "starting"
+            transport.start(
+                lambda event: self._on_event(generation, event),
+                lambda info: self._on_exit(generation, info),
+            )
+        except Exception as exc:  # e.g. no more processes or file descriptors
+            log.exception("could not start the engine")
+            self._host = None
+            self._state = "crashed"
+            raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     # -- events from the host ----------------------------------------------------------
 
@@ -323,11 +342,17 @@ class EngineClient:
         if job.kind == "load" and not event.ok:
             self._loaded = None
             self._last_load = None
-            if job.internal and self._pending:
+            waiting = self._take_served(job)
+            if waiting is not None:
                 # The reload for the waiting job failed: that job cannot run either.
-                waiting = self._pending.popleft()
                 self._defer_finish(waiting, JobFinished(waiting.id, "error", error=event.error))
-        self._pump()
+        try:
+            self._pump()
+        except EngineUnavailable as error:
+            waiting_jobs = list(self._pending)
+            self._pending.clear()
+            for waiting_job in waiting_jobs:
+                self._defer_finish(waiting_job, JobFinished(waiting_job.id, "error", error=error))
 
     def _on_exit(self, generation: int, info: HostExit) -> None:
         failed: list[tuple[Job, JobFinished]] = []
@@ -355,8 +380,8 @@ class EngineClient:
                     failed.append((job, JobFinished(job.id, "cancelled", extra=note)))
                 else:
                     failed.append((job, JobFinished(job.id, "crashed", error=error)))
-                    if job.internal and self._pending:
-                        waiting = self._pending.popleft()
+                    waiting = self._take_served(job)
+                    if waiting is not None:
                         failed.append((waiting, JobFinished(waiting.id, "crashed", error=error)))
                     if job.kind == "load":
                         self._last_load = None  # do not crash-loop on the same model
@@ -367,8 +392,30 @@ class EngineClient:
             listeners = list(self._listeners)
         for job, finished in failed:
             self._finish(job, finished, listeners)
+        self._pump_or_fail()
+
+    def _pump_or_fail(self) -> None:
+        """Pump from a background thread: a host that cannot start fails the waiting jobs."""
         with self._lock:
-            self._pump()
+            try:
+                self._pump()
+                return
+            except EngineUnavailable as error:
+                waiting = list(self._pending)
+                self._pending.clear()
+                unavailable = error
+        for job in waiting:
+            self._finish(job, JobFinished(job.id, "error", error=unavailable))
+
+    def _take_served(self, job: Job) -> Job | None:
+        """The queued job an internal reload was for (if it is still waiting)."""
+        if not job.internal:
+            return None
+        for waiting in self._pending:
+            if waiting.id == job.serves:
+                self._pending.remove(waiting)
+                return waiting
+        return None
 
     def _escalate(self, job_id: int, generation: int) -> None:
         with self._lock:
@@ -381,6 +428,7 @@ class EngineClient:
                 self._cancel_grace_s,
             )
             self._escalated = job_id
+            host.doomed = True
             host.transport.kill()
 
     def _defer_finish(self, job: Job, event: JobFinished) -> None:

@@ -228,7 +228,7 @@ class EngineHost:
             prompt_tokens=len(tokens),
             cached_tokens=cached,
             completion_tokens=count,
-            ttft_ms=(first_at - started) * 1000.0,
+            ttft_ms=(first_at - started) * 1000.0 if first_at else 0.0,
             total_ms=(ended - started) * 1000.0,
             engine_ms=engine_s * 1000.0,
             seed=sampling.seed or 0,

@@ -149,8 +149,10 @@ class ChatController(QObject):
 
     @Slot(int, object)
     def _on_model_loaded(self, job_id: int, model: LoadedModel) -> None:
-        self.loaded = model
-        self.modelLoaded.emit(model)
+        # Ours, or the engine's own reload after a crash (when we are not loading).
+        if job_id == self._load_job or self._load_job is None:
+            self.loaded = model
+            self.modelLoaded.emit(model)
 
     # -- conversations -------------------------------------------------------------------
 
@@ -310,8 +312,11 @@ class ChatController(QObject):
         self._active = _ActiveReply(job.id, reply.id, conversation_id, time.monotonic())
         self.busyChanged.emit(True)
         if reset_view:
+            # The new thread already holds the reply, and the window resumes streaming
+            # into it: announcing it again would add a second, orphaned bubble.
             self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
-        self.replyStarted.emit(reply)
+        else:
+            self.replyStarted.emit(reply)
 
     def _fingerprint(self, path: Path) -> str:
         key = str(path)
@@ -346,6 +351,8 @@ class ChatController(QObject):
         if job_id == self._load_job:
             self._load_job = None
             if not finished.ok:
+                # The engine drops the old model before loading a new one.
+                self.loaded = None
                 self._loading_path = None
                 message = finished.error.user_text() if finished.error else "Loading failed."
                 if finished.finish_reason == "crashed":
@@ -384,6 +391,8 @@ class ChatController(QObject):
     def _persist(self, write) -> None:
         try:
             write()
+        except NotFound:
+            log.info("the reply was deleted while it was being written")
         except HearthError as error:
             log.error("could not save the reply: %s", error)
             self.engineProblem.emit(error.user_text())

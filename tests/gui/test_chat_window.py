@@ -509,3 +509,20 @@ def test_a_broken_policy_is_reported_in_the_window(make_window):
     window = make_window(loaded=False)
     assert window.undo_banner.isVisible()
     assert os.environ["HEARTH_POLICY"] in window.undo_banner.label.text()
+
+
+def test_regenerate_leaves_no_orphan_bubble(make_window, qtbot):
+    from app.ui.message_widget import MessageWidget
+
+    window = make_window(Script(pieces=(b"Answer",)))
+    send(qtbot, window, "Question")
+    wait_idle(qtbot, window)
+    reply = window.controller.history.thread(window.controller.current_id)[-1]
+    window.view.message_widget(reply.id).findChild(QObject, "regenerateButton").click()
+    wait_idle(qtbot, window)
+    shown = [w for w in window.view.findChildren(MessageWidget) if not w.isHidden()]
+    assert len(shown) == 2
+    window.controller.new_conversation()
+    qtbot.waitUntil(
+        lambda: not [w for w in window.view.findChildren(MessageWidget) if not w.isHidden()]
+    )

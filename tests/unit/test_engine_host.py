@@ -204,3 +204,12 @@ def test_listeners_see_every_event_on_a_background_thread(engine):
     assert any(isinstance(e, TextChunk) for e in seen)
     assert isinstance(seen[-1], JobFinished)
     assert threading.main_thread().name not in threads
+
+
+def test_a_cancel_before_the_first_token_reports_no_time_to_first_token(engine):
+    client = engine(Script(pieces=(b"a",) * 50, token_delay_s=0.01))
+    job = client.chat(ask())
+    job.cancel()
+    finished = job.wait(5)
+    assert finished.finish_reason == "cancelled"
+    assert finished.stats is not None and finished.stats.ttft_ms >= 0

@@ -196,3 +196,44 @@ def test_unload_forgets_the_model_so_a_crash_does_not_reload_it(client, hosts):
     hosts[0].exit()
     client.chat(REQUEST)
     assert isinstance(hosts[1].sent[0], ChatCommand)
+
+
+def test_after_an_escalation_the_next_job_waits_for_a_fresh_host(client, hosts):
+    first = client.chat(REQUEST)
+    second = client.chat(REQUEST)
+    dying = hosts[0]
+    dying.ready()
+    first.cancel()
+    for _ in range(100):
+        if dying.killed:
+            break
+        time.sleep(0.01)
+    assert dying.killed
+    # The cancel landed just as the kill did: the finish is still in the pipe.
+    dying.emit(JobFinished(first.id, "cancelled"))
+    assert [c.job_id for c in dying.sent] == [first.id]  # nothing sent to the dying host
+    dying.exit("killed by SIGKILL")
+    assert len(hosts) == 2 and [c.job_id for c in hosts[1].sent] == [second.id]
+    hosts[1].emit(JobFinished(second.id, "stop", text="fine"))
+    assert second.wait(1).text == "fine"
+
+
+def test_an_engine_that_fails_to_spawn_is_a_clear_error_and_the_next_try_starts_fresh():
+    attempts: list[ManualTransport] = []
+
+    class Flaky(ManualTransport):
+        def start(self, on_event, on_exit):
+            if len(attempts) == 1:
+                raise OSError(24, "Too many open files")
+            super().start(on_event, on_exit)
+
+    engine = EngineClient(lambda: Flaky(attempts))
+    try:
+        with pytest.raises(EngineUnavailable, match="Too many open files"):
+            engine.chat(REQUEST)
+        assert engine.queue_depth == 0
+        job = engine.chat(REQUEST)
+        attempts[-1].emit(JobFinished(job.id, "stop", text="ok"))
+        assert job.wait(1).text == "ok"
+    finally:
+        engine.shutdown()

@@ -71,16 +71,22 @@ def run_gui(services) -> int:
         QMessageBox.critical(None, "Hearth cannot start", error.user_text())
         engine.shutdown()
         return 1
-    app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_theme(app, system_theme()))
+
+    def follow_system(_scheme: object) -> None:
+        if services.settings.appearance.theme == "system":
+            apply_theme(app, system_theme())
+            window.theme_changed()
+
+    app.styleHints().colorSchemeChanged.connect(follow_system)
     window.show()
     window.start(services.settings.default_model or _default_id(services))
     code = app.exec()
+    app.styleHints().colorSchemeChanged.disconnect(follow_system)
     engine.shutdown()
     window.database.close()
     # Tear Qt down in order while Python is still whole: left to interpreter
     # finalisation, PySide6 may free objects in the wrong order and crash on exit.
     window.deleteLater()
-    del window
     app.processEvents()
     app.shutdown()
     return code

@@ -404,6 +404,11 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.settings_dialog = dialog
 
+    def theme_changed(self) -> None:
+        """Re-render the open conversation: code colours are part of each message's HTML."""
+        if self.controller.current_id is not None:
+            self.controller.open_conversation(self.controller.current_id)
+
     def _delete_all_history(self) -> None:
         self.controller.stop()
         count = self.controller.history.delete_all()
@@ -425,6 +430,7 @@ class MainWindow(QMainWindow):
             theme = effective.appearance.theme
             apply_theme(app, system_theme() if theme == "system" else theme)
             apply_font_size(app, effective.appearance.font_size)
+            self.theme_changed()
         self.statusBar().showMessage(
             "Settings saved. Model settings apply the next time a model loads.", 6000
         )

@@ -526,3 +526,17 @@ def test_regenerate_leaves_no_orphan_bubble(make_window, qtbot):
     qtbot.waitUntil(
         lambda: not [w for w in window.view.findChildren(MessageWidget) if not w.isHidden()]
     )
+
+
+def test_switching_to_the_dark_theme_re_renders_code_colours(make_window, qtbot):
+    from app.core.settings import with_setting
+    from app.ui.rich_text import RichText
+
+    window = make_window(Script(pieces=(b"```python\nprint('x')\n```\n",)))
+    send(qtbot, window, "code")
+    wait_idle(qtbot, window)
+    reply_id = window.view.message_ids()[-1]
+    before = window.view.message_widget(reply_id).findChildren(RichText)[0].html()
+    window._settings_saved(with_setting(window.controller.settings, "appearance.theme", "dark"))
+    after = window.view.message_widget(reply_id).findChildren(RichText)[0].html()
+    assert before != after

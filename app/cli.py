@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show paths and what the engine can do (GPU)")
     info.add_argument("--json", action="store_true")
 
+    serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
+    serve.add_argument("--api-key-file", metavar="FILE", help="clients must send this key")
+
     config = commands.add_parser("config", help="show or change settings")
     config_commands = config.add_subparsers(
         dest="config_command", metavar="ACTION", required=True, parser_class=_Parser
@@ -133,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _history(services, args)
         if args.command == "config":
             return _config(services, args)
+        if args.command == "serve":
+            return _serve(services, args)
         if args.command == "policy":
             return _policy(services, args)
     except HearthError as error:
@@ -325,6 +334,68 @@ def _info(services: Services, args: argparse.Namespace) -> int:
     _print_rows(rows)
     if build.note:
         sys.stdout.write(f"\n{build.note}\n")
+    return EXIT_OK
+
+
+# -- serve -------------------------------------------------------------------------------
+
+
+def _serve(services: Services, args: argparse.Namespace) -> int:
+    from app.api.server import LOOPBACK_HOSTS, ApiConfig, create_app
+    from app.core.library import require_model_permitted
+    from app.core.policy import require_api
+
+    require_api(services.policy)
+    key = None
+    if args.api_key_file:
+        try:
+            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise _UsageError(f"Cannot read {args.api_key_file}: {exc.strerror}.") from exc
+        if len(key) < 16:
+            raise _UsageError("The API key must be at least 16 characters long.")
+    loopback = args.host in LOOPBACK_HOSTS
+    if not loopback and key is None:
+        raise _UsageError(
+            f"Refusing to listen on {args.host} without an API key: anyone on the network "
+            "could use the model. Pass --api-key-file, or keep the default 127.0.0.1."
+        )
+    entry = (
+        services.library.resolve(args.model)
+        if args.model
+        else services.library.default(services.settings.default_model)
+    )
+    if entry.info is None:
+        raise InvalidModelFile(str(entry.path), entry.error)
+    require_model_permitted(entry, services.policy)
+    settings = services.settings.for_model(entry.id)
+    client = services.new_engine()
+    try:
+        loaded = client.load(settings.load_options(str(entry.path))).wait()
+        if loaded.error is not None:
+            raise loaded.error
+        hosts = set(LOOPBACK_HOSTS) | ({args.host.lower()} if not loopback else set())
+        config = ApiConfig(
+            model_id=entry.id,
+            api_key=key,
+            allowed_hosts=frozenset(hosts),
+            defaults=settings.sampling_options(),
+        )
+        import uvicorn
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(client, config), host=args.host, port=args.port, log_level="info"
+            )
+        )
+        sys.stderr.write(f"hearth: serving {entry.id} at http://{args.host}:{args.port}/v1\n")
+        # uvicorn stops gracefully on SIGTERM / Ctrl+C, then re-raises the signal with the
+        # previous handler: make that handler a no-op so we shut the engine down and exit 0.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda *_: None)
+        server.run()
+    finally:
+        client.shutdown()
     return EXIT_OK
 
 

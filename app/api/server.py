@@ -47,8 +47,43 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> JSO
     return JSONResponse(body, status_code=status)
 
 
+@dataclass
+class Metrics:
+    """Counters for ``/metrics`` (Prometheus text format)."""
+
+    requests: dict[tuple[str, int], int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_sum_s: float = 0.0
+    latency_count: int = 0
+
+    def render(self, queue_depth: int) -> str:
+        lines = [
+            "# HELP hearth_requests_total HTTP requests by path and status.",
+            "# TYPE hearth_requests_total counter",
+        ]
+        for (path, status), count in sorted(self.requests.items()):
+            lines.append(f'hearth_requests_total{{path="{path}",status="{status}"}} {count}')
+        lines += [
+            "# HELP hearth_tokens_total Tokens processed, by kind.",
+            "# TYPE hearth_tokens_total counter",
+            f'hearth_tokens_total{{kind="prompt"}} {self.prompt_tokens}',
+            f'hearth_tokens_total{{kind="completion"}} {self.completion_tokens}',
+            "# HELP hearth_request_seconds Time to answer chat completions.",
+            "# TYPE hearth_request_seconds summary",
+            f"hearth_request_seconds_sum {self.latency_sum_s:.6f}",
+            f"hearth_request_seconds_count {self.latency_count}",
+            "# HELP hearth_queue_depth Jobs running or waiting in the engine.",
+            "# TYPE hearth_queue_depth gauge",
+            f"hearth_queue_depth {queue_depth}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
 def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
     app = FastAPI(title="Hearth", version=__version__, docs_url=None, redoc_url=None)
+    metrics = Metrics()
+    app.state.metrics = metrics
 
     @app.middleware("http")
     async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -67,7 +102,14 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
                 return _error(
                     401, "Invalid or missing API key.", "invalid_request_error", "invalid_api_key"
                 )
-        return await call_next(request)
+        started = time.perf_counter()
+        response = await call_next(request)
+        key = (request.url.path, response.status_code)
+        metrics.requests[key] = metrics.requests.get(key, 0) + 1
+        if request.url.path == "/v1/chat/completions":
+            metrics.latency_sum_s += time.perf_counter() - started
+            metrics.latency_count += 1
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -85,6 +127,10 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             "model": config.model_id if model is not None else None,
             "queue": engine.queue_depth,
         }
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(engine.queue_depth), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     async def models() -> dict[str, object]:
@@ -127,6 +173,9 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
         if finished.error is not None:
             return _engine_error(finished.error)
         stats = finished.stats
+        if stats is not None:
+            metrics.prompt_tokens += stats.prompt_tokens
+            metrics.completion_tokens += stats.completion_tokens
         return JSONResponse(
             {
                 "id": completion_id,

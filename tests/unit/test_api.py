@@ -138,3 +138,14 @@ def engine_request():
     from app.core.options import ChatMessage, ChatRequest
 
     return ChatRequest((ChatMessage("user", "busy"),))
+
+
+def test_metrics_count_requests_and_tokens(api):
+    api.post("/v1/chat/completions", json=chat_body())
+    api.post("/v1/chat/completions", json={"messages": []})
+    text = api.get("/metrics").text
+    assert 'hearth_requests_total{path="/v1/chat/completions",status="200"} 1' in text
+    assert 'hearth_requests_total{path="/v1/chat/completions",status="400"} 1' in text
+    assert 'hearth_tokens_total{kind="completion"} 4' in text
+    assert "hearth_request_seconds_count 2" in text
+    assert "hearth_queue_depth 0" in text

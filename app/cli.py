@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
     serve.add_argument("--api-key-file", metavar="FILE", help="clients must send this key")
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web page origin allowed to call the API (repeatable); default: none",
+    )
 
     config = commands.add_parser("config", help="show or change settings")
     config_commands = config.add_subparsers(
@@ -380,6 +387,7 @@ def _serve(services: Services, args: argparse.Namespace) -> int:
             api_key=key,
             allowed_hosts=frozenset(hosts),
             defaults=settings.sampling_options(),
+            cors_origins=tuple(args.cors_origin),
         )
         import uvicorn
 

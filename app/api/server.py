@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +40,8 @@ class ApiConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     max_tokens_cap: int = 4096
     defaults: SamplingOptions = field(default_factory=SamplingOptions)
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API; none means no CORS headers at all."""
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
@@ -84,6 +87,13 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
     app = FastAPI(title="Hearth", version=__version__, docs_url=None, redoc_url=None)
     metrics = Metrics()
     app.state.metrics = metrics
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.middleware("http")
     async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -149,3 +149,16 @@ def test_metrics_count_requests_and_tokens(api):
     assert 'hearth_tokens_total{kind="completion"} 4' in text
     assert "hearth_request_seconds_count 2" in text
     assert "hearth_queue_depth 0" in text
+
+
+def test_no_cors_headers_unless_origins_are_configured(api):
+    headers = {"origin": "https://intranet.example"}
+    assert "access-control-allow-origin" not in api.get("/v1/models", headers=headers).headers
+    engine, client = make(cors_origins=("https://intranet.example",))
+    try:
+        allowed = client.get("/v1/models", headers=headers)
+        assert allowed.headers["access-control-allow-origin"] == "https://intranet.example"
+        other = client.get("/v1/models", headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        engine.shutdown()

@@ -19,6 +19,7 @@ from app.core.gguf_inspect import GgufInfo, inspect_gguf
 from app.core.options import ChatMessage, ChatRequest
 
 if TYPE_CHECKING:
+    from app.core.library import ModelEntry
     from app.main import Services
 
 log = logging.getLogger(__name__)
@@ -344,12 +345,27 @@ def _info(services: Services, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _chosen_model(services: Services, reference: str | None) -> ModelEntry:
+    """``-m`` or the default model: valid, and allowed by the machine policy."""
+    from app.core.library import require_model_permitted
+
+    library = services.library
+    entry = (
+        library.resolve(reference)
+        if reference
+        else library.default(services.settings.default_model)
+    )
+    if entry.info is None:
+        raise InvalidModelFile(str(entry.path), entry.error)
+    require_model_permitted(entry, services.policy)
+    return entry
+
+
 # -- serve -------------------------------------------------------------------------------
 
 
 def _serve(services: Services, args: argparse.Namespace) -> int:
     from app.api.server import LOOPBACK_HOSTS, ApiConfig, create_app
-    from app.core.library import require_model_permitted
     from app.core.policy import require_api
 
     require_api(services.policy)
@@ -367,14 +383,7 @@ def _serve(services: Services, args: argparse.Namespace) -> int:
             f"Refusing to listen on {args.host} without an API key: anyone on the network "
             "could use the model. Pass --api-key-file, or keep the default 127.0.0.1."
         )
-    entry = (
-        services.library.resolve(args.model)
-        if args.model
-        else services.library.default(services.settings.default_model)
-    )
-    if entry.info is None:
-        raise InvalidModelFile(str(entry.path), entry.error)
-    require_model_permitted(entry, services.policy)
+    entry = _chosen_model(services, args.model)
     settings = services.settings.for_model(entry.id)
     client = services.new_engine()
     try:
@@ -526,16 +535,7 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise _UsageError("the prompt is empty")
-    entry = (
-        services.library.resolve(args.model)
-        if args.model
-        else services.library.default(services.settings.default_model)
-    )
-    if entry.info is None:
-        raise InvalidModelFile(str(entry.path), entry.error)
-    from app.core.library import require_model_permitted
-
-    require_model_permitted(entry, services.policy)
+    entry = _chosen_model(services, args.model)
     settings = services.settings.for_model(entry.id)
     sampling = settings.sampling_options()
     try:

@@ -105,7 +105,7 @@ class ChatTemplate:
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(source: str) -> ChatTemplate:
+def compiled_template(source: str) -> ChatTemplate:
     # Compiling a model's template takes milliseconds; a chat renders it every turn.
     return ChatTemplate(source)
 
@@ -124,7 +124,7 @@ def render_chat_prompt(
     """
     if template_source:
         try:
-            template = _compiled(template_source)
+            template = compiled_template(template_source)
             text = template.render(messages, bos_token=bos_token, eos_token=eos_token)
             return RenderedPrompt(text=text, used_fallback=False)
         except ConversationRejected:

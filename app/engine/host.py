@@ -17,7 +17,7 @@ from typing import Protocol
 
 from app.core.errors import ContextOverflow, HearthError, NoModelLoaded
 from app.core.options import FinishReason, GenerationStats
-from app.core.prompting import ChatTemplate, render_chat_prompt
+from app.core.prompting import render_chat_prompt
 from app.engine.backend import Backend, BackendFactory
 from app.engine.protocol import (
     ChatCommand,
@@ -131,7 +131,6 @@ class EngineHost:
         if self._cancel.is_cancelled(job_id):
             self.backend.unload()
             return JobFinished(job_id, "cancelled")
-        model = _check_template(model)
         self._model = model
         self._channel.emit(ModelLoaded(job_id, model))
         return JobFinished(job_id, "stop")
@@ -152,9 +151,8 @@ class EngineHost:
             sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
         started = time.perf_counter()
         bos, eos = backend.special_tokens
-        template = None if model.template_warning else model.chat_template
         rendered = render_chat_prompt(
-            template, command.request.messages, bos_token=bos, eos_token=eos
+            model.chat_template, command.request.messages, bos_token=bos, eos_token=eos
         )
         tokens = backend.tokenize(rendered.text)
         n_ctx = backend.context_length
@@ -234,15 +232,3 @@ class EngineHost:
             seed=sampling.seed or 0,
         )
         return JobFinished(job_id, finish, text="".join(parts), stats=stats)
-
-
-def _check_template(model: LoadedModel) -> LoadedModel:
-    """Compile the model's chat template once at load; a bad one is replaced, with a warning."""
-    if not model.chat_template:
-        return model
-    try:
-        ChatTemplate(model.chat_template)
-    except HearthError as error:
-        warning = f"{error.message} Using a generic chat format instead."
-        return dataclasses.replace(model, template_warning=warning)
-    return model

@@ -69,7 +69,6 @@ class LoadedModel:
     device: str
     load_ms: float
     chat_template: str | None
-    template_warning: str = ""
 
 
 # Events: host -> client ---------------------------------------------------------------

@@ -79,7 +79,9 @@ def run_gui(services) -> int:
 
     app.styleHints().colorSchemeChanged.connect(follow_system)
     window.show()
-    window.start(services.settings.default_model or _default_id(services))
+    # With no default set, the picker selects its first model: the starter, else the first
+    # valid one, as ModelLibrary.default() would (without scanning the folders again).
+    window.start(services.settings.default_model)
     code = app.exec()
     app.styleHints().colorSchemeChanged.disconnect(follow_system)
     engine.shutdown()
@@ -90,10 +92,3 @@ def run_gui(services) -> int:
     app.processEvents()
     app.shutdown()
     return code
-
-
-def _default_id(services) -> str | None:
-    try:
-        return services.library.default().id
-    except HearthError:
-        return None

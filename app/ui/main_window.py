@@ -218,19 +218,13 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def refresh_conversations(self) -> None:
-        if self.sidebar.searching and self.sidebar.search.text().strip():
-            self._search(self.sidebar.search.text())
-            return
-        summaries = self.controller.history.list_conversations(limit=500)
-        self.sidebar.set_conversations(summaries, self.controller.current_id)
+        self._search(self.sidebar.search.text())
 
     def _search(self, text: str) -> None:
-        if not text.strip():
-            self.refresh_conversations_list_only()
+        """Search hits while the search box has text, else the conversations."""
+        if text.strip():
+            self.sidebar.set_hits(self.controller.history.search(text))
             return
-        self.sidebar.set_hits(self.controller.history.search(text))
-
-    def refresh_conversations_list_only(self) -> None:
         summaries = self.controller.history.list_conversations(limit=500)
         self.sidebar.set_conversations(summaries, self.controller.current_id)
 

@@ -303,17 +303,7 @@ def test_a_long_history_opens_with_the_newest_messages_and_loads_older_on_reques
     parent = None
     for i in range(300):
         user = history.add_user_message(chat.id, f"question {i}", parent)
-        reply = history.start_reply(
-            chat.id,
-            user.id,
-            model_name="m",
-            model_path="/m",
-            model_size=1,
-            model_fingerprint="",
-            quantization="Q4_1",
-            sampling_json="{}",
-            seed=1,
-        )
+        reply = history.start_reply(chat.id, user.id)
         history.finish_reply(reply.id, f"answer {i}", "stop")
         parent = reply.id
     window.controller.open_conversation(chat.id)

@@ -66,7 +66,8 @@ def test_ask_json_reports_the_answer_and_its_numbers():
     assert data["ttft_ms"] > 0 and data["tokens_per_s"] > 0
 
 
-def test_ctrl_c_cancels_cleanly():
+def _long_answer_streaming() -> subprocess.Popen[str]:
+    """`hearth ask` for a long story, returned once its answer has started to stream."""
     process = subprocess.Popen(
         [*HEARTH, "ask", "--max-tokens", "2000", "Write a very long story about a castle."],
         stdout=subprocess.PIPE,
@@ -76,6 +77,11 @@ def test_ctrl_c_cancels_cleanly():
     assert process.stdout is not None and process.stderr is not None
     ready, _, _ = select.select([process.stdout], [], [], 120)
     assert ready
+    return process
+
+
+def test_ctrl_c_cancels_cleanly():
+    process = _long_answer_streaming()
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     code = process.wait(30)
@@ -100,15 +106,7 @@ def test_info_says_whether_gpu_offload_works_and_how_to_get_it():
 def test_an_engine_crash_is_one_clear_line():
     import psutil
 
-    process = subprocess.Popen(
-        [*HEARTH, "ask", "--max-tokens", "2000", "Write a very long story about a castle."],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    ready, _, _ = select.select([process.stdout], [], [], 120)
-    assert ready
+    process = _long_answer_streaming()
     engines = [
         child
         for child in psutil.Process(process.pid).children(recursive=True)

@@ -23,17 +23,7 @@ def history(hearth_home: Path):
 def _chat(store: HistoryStore) -> int:
     conversation = store.create_conversation(system_prompt="Be brief.")
     user = store.add_user_message(conversation.id, "Capital of France?", None)
-    reply = store.start_reply(
-        conversation.id,
-        user.id,
-        model_name="SmolLM2",
-        model_path="/m.gguf",
-        model_size=1,
-        model_fingerprint="fp1:x",
-        quantization="Q4_1",
-        sampling_json="{}",
-        seed=1,
-    )
+    reply = store.start_reply(conversation.id, user.id, model_name="SmolLM2")
     store.finish_reply(reply.id, "Paris.", "stop", completion_tokens=2, tokens_per_s=50.0)
     return conversation.id
 

@@ -73,7 +73,7 @@ class EngineBridge(QObject):
         if isinstance(event, JobFinished):
             # Text that arrived before the end must reach the view before the end does.
             self._final.emit()
-            self._emit_finished(event)
+            self.jobFinished.emit(event.job_id, event)
         elif isinstance(event, LoadProgress):
             self.loadProgress.emit(event.job_id, event.fraction)
         elif isinstance(event, ModelLoaded):
@@ -84,9 +84,6 @@ class EngineBridge(QObject):
             self.jobStarted.emit(event.job_id)
         elif isinstance(event, HostReady):
             self.hostReady.emit(event.build)
-
-    def _emit_finished(self, event: JobFinished) -> None:
-        self.jobFinished.emit(event.job_id, event)
 
     # -- GUI thread ----------------------------------------------------------------------
 

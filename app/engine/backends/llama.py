@@ -16,10 +16,11 @@ import llama_cpp
 import llama_cpp.llama_cpp as llama_c
 import numpy as np
 
-from app.core.errors import InvalidModelFile, ModelLoadError
+from app.core.errors import EmbeddingsUnsupported, InvalidModelFile, ModelLoadError
 from app.core.gguf_inspect import inspect_gguf
 from app.core.options import AUTO, LoadOptions, SamplingOptions
-from app.engine.backend import ProgressCallback
+from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
+from app.engine.backends.llama_embeddings import EmbeddingContext
 from app.engine.protocol import BuildInfo, LoadedModel
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class LlamaBackend:
         self._build: BuildInfo | None = None
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        self._embedder: EmbeddingContext | None = None
+        self._threads: int | None = None
 
     def build_info(self) -> BuildInfo:
         if self._build is None:
@@ -172,6 +175,7 @@ class LlamaBackend:
         progress(1.0)
 
         self._llm = llm
+        self._threads = options.threads
         model = llm._model
         bos_id, eos_id = model.token_bos(), model.token_eos()
         self._special = (
@@ -239,6 +243,9 @@ class LlamaBackend:
 
     def unload(self) -> None:
         llm, self._llm = self._llm, None
+        embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()  # before its model
         self._model = None
         self._pieces = {}
         self._eog = {}
@@ -293,6 +300,14 @@ class LlamaBackend:
             repeat_penalty=sampling.repeat_penalty,
         )
         return generator
+
+    def embed(self, texts: Sequence[str], stop: StopCheck) -> EmbeddingBatch | None:
+        if self._embedder is None:
+            try:
+                self._embedder = EmbeddingContext(self._loaded, self._threads)
+            except ValueError as exc:
+                raise EmbeddingsUnsupported(self._model.name if self._model else "") from exc
+        return self._embedder.embed(texts, stop)
 
     def token_piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

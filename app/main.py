@@ -13,12 +13,14 @@ from typing import Literal
 from app.core.library import ModelLibrary
 from app.core.logs import configure_logging
 from app.core.paths import Paths
-from app.core.policy import Policy, load_policy
+from app.core.policy import Policy, load_policy, require_remote
+from app.core.remote import RemoteHttp, RemoteTarget
 from app.core.secrets import SecretStore
 from app.core.settings import Settings, SettingsStore, apply_policy
 from app.engine.backends import create_llama_backend
 from app.engine.client import EngineClient
 from app.engine.process_transport import ProcessTransport
+from app.engine.remote_transport import RemoteTransport
 from app.engine.thread_transport import ThreadTransport
 from app.engine.transport import Transport
 
@@ -47,6 +49,12 @@ class Services:
             return ProcessTransport(create_llama_backend, paths.engine_log)
 
         return EngineClient(transport)
+
+    def new_remote_engine(self, target: RemoteTarget) -> EngineClient:
+        """An engine client whose models run on a remote OpenAI-compatible server."""
+        require_remote(self.policy, target.endpoint.base_url)
+        secrets = self.secrets
+        return EngineClient(lambda: RemoteTransport(RemoteHttp(target.endpoint, secrets)))
 
 
 def build_services(paths: Paths | None = None) -> Services:

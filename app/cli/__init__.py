@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.cli import ask, config, history, models, serve
+from app.cli import ask, config, history, models, remote, serve
 from app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -31,6 +31,7 @@ COMMANDS: tuple[Registrar, ...] = (
     ask.register,
     models.register,
     serve.register,
+    remote.register,
     config.register,
     history.register,
 )

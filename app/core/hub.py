@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
@@ -31,6 +31,8 @@ from huggingface_hub.errors import (
 )
 
 from app.core.errors import HearthError
+
+T = TypeVar("T")
 
 SortKey = Literal["downloads", "likes", "recent"]
 _SORTS: dict[SortKey, Literal["downloads", "likes", "last_modified"]] = {
@@ -331,7 +333,7 @@ class HubClient:
             return HubOffline(self.endpoint, str(exc) or type(exc).__name__)
         return HubError(f"The Hub answered something unexpected: {exc}")
 
-    def _call(self, run: Any, what: str) -> Any:
+    def _call(self, run: Callable[[], T], what: str) -> T:
         try:
             return run()
         except (HfHubHTTPError, OfflineModeIsEnabled, httpx2.TransportError, OSError) as exc:

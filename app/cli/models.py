@@ -116,7 +116,8 @@ def run_models(args: argparse.Namespace) -> int:
             )
         else:
             detail = f"INVALID: {entry.error}"
-        sys.stdout.write(f"{entry.id:<{width}}  {detail}  [{entry.source}]\n")
+        where = f"{entry.source}: {entry.label}" if entry.label else entry.source
+        sys.stdout.write(f"{entry.id:<{width}}  {detail}  [{where}]\n")
     return EXIT_OK
 
 

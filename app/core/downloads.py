@@ -205,6 +205,11 @@ class Download:
         return self.progress
 
     @property
+    def finished(self) -> bool:
+        """Ended: done, failed, cancelled or paused (until resumed)."""
+        return self._finished.is_set()
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

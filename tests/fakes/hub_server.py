@@ -58,6 +58,8 @@ class FakeHub:
         self.requests: list[tuple[str, str, str | None]] = []
         """(method, path, Range header) of every request."""
         self.bytes_per_second: int | None = None
+        self.api_delay_s = 0.0
+        """Seconds each /api/ answer waits (a slow Hub)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -142,6 +144,8 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if hub.down:
                 self._error(503, "ServiceUnavailable", "The Hub is down for maintenance")
                 return
+            if path.startswith("/api/") and hub.api_delay_s:
+                time.sleep(hub.api_delay_s)
             if path == "/api/models":
                 self._search(parse_qs(url.query))
             elif match := _INFO.match(path):

@@ -18,6 +18,7 @@ from app.cli.common import (
 )
 from app.core.errors import InvalidModelFile
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
+from app.core.hardware import Hardware, probe_hardware
 
 
 def register(commands: Commands) -> None:
@@ -121,6 +122,15 @@ def run_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gpus_text(hardware: Hardware) -> str:
+    if not hardware.gpus:
+        return f"none ({hardware.gpu_problem})" if hardware.gpu_problem else "none"
+    return ", ".join(
+        f"{gpu.name} ({human_size(gpu.free_bytes)} free of {human_size(gpu.total_bytes)})"
+        for gpu in hardware.gpus
+    )
+
+
 def run_info(args: argparse.Namespace) -> int:
     services = load_services()
     client = services.new_engine()
@@ -130,6 +140,7 @@ def run_info(args: argparse.Namespace) -> int:
     finally:
         client.shutdown()
     paths = services.paths
+    hardware = probe_hardware()
     data: dict[str, object] = {
         "version": __version__,
         "engine": build.version,
@@ -141,6 +152,7 @@ def run_info(args: argparse.Namespace) -> int:
         "data_dir": str(paths.data_dir),
         "models_dir": str(paths.models_dir),
         "log_dir": str(paths.log_dir),
+        "hardware": hardware.as_json(),
     }
     if args.json:
         print_json(data)
@@ -150,6 +162,11 @@ def run_info(args: argparse.Namespace) -> int:
         ("Hearth", __version__),
         ("Engine", build.version),
         ("GPU offload", gpu),
+        (
+            "Memory",
+            f"{human_size(hardware.available_ram)} free of {human_size(hardware.total_ram)}",
+        ),
+        ("NVIDIA GPUs", _gpus_text(hardware)),
         ("Models folder", str(paths.models_dir)),
         ("Settings", str(paths.config_dir)),
         ("Data", str(paths.data_dir)),

@@ -215,3 +215,32 @@ def test_a_slow_hub_never_blocks_the_gui_thread(qtbot, make_window, hub):
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 20 and max(gaps) < 0.5
     assert tab.results.count() == 1
+
+
+def test_download_left_by_an_earlier_run_is_resumed(qtbot, make_window, hub, hearth_home):
+    from app.core.downloads import DownloadManager
+    from app.core.hub import HubClient
+    from app.core.policy import Policy
+
+    # An earlier Hearth paused this download (as closing the window does).
+    hub.bytes_per_second = 2 * 1024 * 1024
+    earlier = DownloadManager(hearth_home / "models", HubClient(), Policy())
+    download = earlier.start(HubClient().repo_files("org/Big-GGUF").files[0])
+    deadline = time.monotonic() + 20
+    while download.progress.done_bytes < 200_000:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    earlier.shutdown()
+    assert download.progress.state == "paused"
+    hub.bytes_per_second = None
+
+    window = make_window()
+    browser = open_browser(qtbot, window)
+    tab = browser.downloads_tab
+    assert tab.table.rowCount() == 1 and tab.table.item(0, 4).text() == "Paused"
+    tab.select(next(iter(tab.rows)))
+    qtbot.mouseClick(tab.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.table.item(0, 4).text() == "Done", timeout=20_000)
+    assert (hearth_home / "models" / "big.Q4_0.gguf").read_bytes() == BLOB
+    ranged = [r for m, p, r in hub.requests if m == "GET" and "/resolve/" in p]
+    assert ranged[-1] is not None and ranged[-1].startswith("bytes=")

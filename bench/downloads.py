@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from huggingface_hub import get_session  # noqa: E402
+from huggingface_hub import get_session
 
-from app.core.downloads import DownloadManager  # noqa: E402
-from app.core.hub import HubClient  # noqa: E402
-from app.core.policy import Policy  # noqa: E402
-from app.core.starter import starter_model_path  # noqa: E402
-from tests.fakes.hub_server import FakeRepo, running_hub  # noqa: E402
+from app.core.downloads import DownloadManager
+from app.core.hub import HubClient
+from app.core.policy import Policy
+from app.core.starter import starter_model_path
+from tests.fakes.hub_server import FakeRepo, running_hub
 
 REPO = "bench/Model-GGUF"
 NAME = "model.Q4_1.gguf"

@@ -8,6 +8,7 @@ permissive list is *flagged*: the UI and ``hearth pull`` show its note before a 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -17,7 +18,18 @@ from app.core.errors import HearthError
 Purpose = Literal["chat", "code", "multilingual", "small"]
 PURPOSES: tuple[Purpose, ...] = ("chat", "code", "multilingual", "small")
 
-CATALOG_FILE = Path(__file__).resolve().parents[2] / "resources" / "catalog.json"
+CATALOG_NAME = "catalog.json"
+CATALOG_PLACES = (
+    Path(__file__).resolve().parents[2] / "resources",  # a checkout or editable install
+    Path(sys.prefix) / "share" / "hearth",  # installed from a wheel (data-files)
+)
+
+
+def catalog_file() -> Path:
+    for folder in CATALOG_PLACES:
+        if (folder / CATALOG_NAME).is_file():
+            return folder / CATALOG_NAME
+    return CATALOG_PLACES[0] / CATALOG_NAME
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,7 @@ def _entry(raw: Any, permissive: frozenset[str]) -> CatalogEntry:
 
 
 def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
-    path = path or CATALOG_FILE
+    path = path or catalog_file()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         permissive = frozenset(str(x).lower() for x in data["permissive_licenses"])

@@ -12,6 +12,7 @@ from app import __version__
 from app.core.errors import HearthError
 from app.store.database import open_database
 from app.store.history import HistoryStore
+from app.ui.api_server import ApiServerController
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
 from app.ui.theme import apply_font_size, apply_theme, system_theme
@@ -26,7 +27,15 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     recovered = history.recover_interrupted()
     history.purge_deleted()
     controller = ChatController(
-        engine, history, services.library, services.settings, policy=services.policy
+        engine,
+        history,
+        services.library,
+        services.settings,
+        policy=services.policy,
+        remote_engines=services.new_remote_engine,
+    )
+    api_server = ApiServerController(
+        engine, controller.local_model_id, services.policy, services.secrets
     )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
@@ -41,6 +50,7 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         policy=services.policy,
         secrets=services.secrets,
         paths=services.paths,
+        api_server=api_server,
     )
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
     notes += list(services.policy.problems)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 import threading
 from collections import deque
@@ -56,7 +57,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket, or a ServerRefused that says why not, in words."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if os.name != "nt":  # on Windows it would let another program share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
     except OSError as exc:
@@ -134,6 +136,8 @@ class ApiServerController(QObject):
         self._stopping: threading.Thread | None = None
         self._generation = 0
         self._closed = False
+        self._start_lock = threading.Lock()
+        """One start at a time: a superseded one has stopped before the next binds."""
         self._recorded.connect(self._on_recorded, Qt.ConnectionType.QueuedConnection)
 
     # -- GUI thread ----------------------------------------------------------------------
@@ -164,13 +168,14 @@ class ApiServerController(QObject):
         secrets = self.secrets
 
         def work() -> _Running:
-            if previous is not None:
-                previous.join(STOP_WAIT_S)  # its port must be free before we bind
-            key = secrets.get(API_KEY_SECRET) if secrets is not None else None
-            running = self._start(settings, key)
-            if generation != self._generation or self._closed:
-                _stop(running).join(STOP_WAIT_S)  # stopped or closed while it started
-            return running
+            with self._start_lock:
+                if previous is not None:
+                    previous.join(STOP_WAIT_S)  # its port must be free before we bind
+                key = secrets.get(API_KEY_SECRET) if secrets is not None else None
+                running = self._start(settings, key)
+                if generation != self._generation or self._closed:
+                    _stop(running).join(STOP_WAIT_S)  # stopped or closed while it started
+                return running
 
         def done(running: _Running | None, error: BaseException | None) -> None:
             if generation != self._generation or self._closed:
@@ -197,17 +202,17 @@ class ApiServerController(QObject):
     def shutdown(self) -> None:
         """On quit: stop the server, waiting a little (the thread is a daemon)."""
         self._closed = True
-        self._stop_server()
+        self._stop_server(force=True)
         stopping = self._stopping
         if stopping is not None:
             stopping.join(STOP_WAIT_S)
 
-    def _stop_server(self) -> None:
+    def _stop_server(self, force: bool = False) -> None:
         self._generation += 1  # a start still in flight is stopped when it lands
         running, self._running = self._running, None
         self.address = ""
         if running is not None:
-            self._stopping = _stop(running)
+            self._stopping = _stop(running, force)
 
     def _set_state(self, state: str, text: str, detail: str = "") -> None:
         self.state = state
@@ -286,7 +291,12 @@ def _serve(server, sock: socket.socket) -> None:
         sock.close()
 
 
-def _stop(running: _Running) -> threading.Thread:
-    """Ask the server to stop; returns its thread (never joined on the GUI thread long)."""
+def _stop(running: _Running, force: bool = False) -> threading.Thread:
+    """Ask the server to stop; returns its thread (never joined on the GUI thread long).
+
+    ``force`` (on quit): do not give open requests their grace time; cancelling them
+    cancels their generations."""
     running.server.should_exit = True  # type: ignore[attr-defined]
+    if force:
+        running.server.force_exit = True  # type: ignore[attr-defined]
     return running.thread

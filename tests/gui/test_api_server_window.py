@@ -238,3 +238,39 @@ def test_the_real_engine_of_the_window_answers_an_http_request(make_window, qtbo
     qtbot.waitUntil(lambda: len(window.api_server.records) == 1, timeout=10_000)
     record = window.api_server.records[-1]
     assert (record.method, record.path, record.status) == ("POST", "/v1/chat/completions", 200)
+
+
+def test_closing_the_window_while_a_client_streams_does_not_hang(make_window, qtbot, hearth_home):
+    import time
+
+    endless = Script(pieces=tuple(f"x{i} ".encode() for i in range(2000)), token_delay_s=0.01)
+    port = free_port()
+    write_settings(hearth_home, {"api": {"enabled": True, "port": port}})
+    window = make_window(endless)
+    base = running(qtbot, window)
+    received: list[str] = []
+
+    def stream() -> None:
+        body = {
+            "messages": [{"role": "user", "content": "go on"}],
+            "stream": True,
+            "max_tokens": 2000,
+        }
+        try:
+            with httpx.stream("POST", f"{base}/chat/completions", json=body, timeout=30) as r:
+                for line in r.iter_lines():
+                    received.append(line)
+        except httpx.HTTPError:
+            received.append("closed")
+
+    client = threading.Thread(target=stream, daemon=True)
+    client.start()
+    qtbot.waitUntil(lambda: len(received) > 3, timeout=15_000)
+    started = time.monotonic()
+    window.close()
+    closing = time.monotonic() - started
+    assert closing < 3.0, closing  # measured: 0.2 s (2.2 s with uvicorn's grace time)
+    client.join(10)
+    assert not client.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/models", timeout=2)

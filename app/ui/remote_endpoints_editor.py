@@ -1,12 +1,14 @@
 """Add, edit, test and remove remote OpenAI-compatible endpoints (``remotes``).
 
 Keys are never written to Hearth's files: a key typed here is stored in the keyring
-when the settings are saved (an empty field keeps the stored key). "Test connection"
-lists the server's models in the background and says clearly what went wrong.
+when the settings are saved (an empty field keeps the stored key; a renamed endpoint
+takes its key along; a removed one's key is deleted). "Test connection" lists the
+server's models in the background and says clearly what went wrong.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +34,33 @@ from app.core.settings import RemoteEndpointEntry
 from app.ui.background import run_in_background
 
 KEY_KEPT = "Leave empty to keep the stored key"
+_NOT_SETTINGS = ("key", "original")
+"""Item data that is not part of the endpoint's settings."""
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """Keyring changes to make on save, worked out on the GUI thread."""
+
+    store: tuple[tuple[str, str], ...] = ()
+    """(endpoint, key) typed in the editor."""
+    move: tuple[tuple[str, str], ...] = ()
+    """(old name, new name) of renamed endpoints whose key was not retyped."""
+    delete: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.store or self.move or self.delete)
+
+    def apply(self, secrets: SecretStore) -> None:
+        """Blocking keyring calls: run it off the GUI thread."""
+        for old, new in self.move:
+            value = secrets.get(secret_name(old))
+            if value:
+                secrets.set(secret_name(new), value)
+        for name, key in self.store:
+            secrets.set(secret_name(name), key)
+        for name in self.delete:
+            secrets.delete(secret_name(name))
 
 
 class RemoteEndpointsEditor(QWidget):
@@ -109,7 +138,7 @@ class RemoteEndpointsEditor(QWidget):
         layout.addLayout(body, 1)
 
         for endpoint in endpoints:
-            self._append(endpoint.model_dump())
+            self._append({**endpoint.model_dump(), "original": endpoint.name})
         self.list.currentItemChanged.connect(self._show)
         for edit in (self.name_edit, self.url_edit, self.model_edit, self.key_edit):
             edit.textEdited.connect(self._edited)
@@ -199,7 +228,7 @@ class RemoteEndpointsEditor(QWidget):
     # -- checking and saving -------------------------------------------------------------
 
     def _checked(self, data: dict[str, Any]) -> RemoteEndpointEntry:
-        fields = {k: v for k, v in data.items() if k != "key"}
+        fields = {k: v for k, v in data.items() if k not in _NOT_SETTINGS}
         try:
             endpoint = RemoteEndpointEntry.model_validate(fields)
         except ValidationError as exc:
@@ -228,13 +257,19 @@ class RemoteEndpointsEditor(QWidget):
             result.append(endpoint.model_dump())
         return result
 
-    def key_changes(self) -> dict[str, str]:
-        """Secrets to write when saving: typed keys, and "" for removed endpoints."""
-        changes = {secret_name(d["name"]): d["key"] for d in self._all() if d.get("key")}
-        names = {d["name"] for d in self._all()}
-        for gone in self._original - names:
-            changes[secret_name(gone)] = ""
-        return changes
+    def key_plan(self) -> KeyPlan:
+        """What saving must change in the keyring."""
+        items = self._all()
+        store = tuple((d["name"], d["key"]) for d in items if d.get("key"))
+        move = tuple(
+            (d["original"], d["name"])
+            for d in items
+            if d.get("original") and d["original"] != d["name"] and not d.get("key")
+        )
+        names = {d["name"] for d in items}
+        kept = {d.get("original") for d in items}
+        delete = {old for old, _new in move} | (self._original - kept)
+        return KeyPlan(store, move, tuple(sorted(delete - names)))
 
     def test_connection(self) -> None:
         data = self._current()

@@ -442,14 +442,11 @@ class SettingsDialog(QDialog):
         return settings
 
     def secret_changes(self) -> dict[str, str]:
-        """Keyring entries to write on save ("" deletes one)."""
-        changes: dict[str, str] = {}
+        """The server's key to write on save, if it changed ("" deletes it)."""
         key = self.api_key_edit.text().strip()
         if self._api_key_loaded and key != self._api_key_stored:
-            changes[API_KEY_SECRET] = key
-        if self._policy.remote_enabled:
-            changes.update(self.remote_editor.key_changes())
-        return changes
+            return {API_KEY_SECRET: key}
+        return {}
 
     def save(self) -> None:
         parent = self.parent()
@@ -467,8 +464,9 @@ class SettingsDialog(QDialog):
             QMessageBox.warning(self, "Settings not saved", f"Could not write the file: {error}")
             return
         changes = self.secret_changes()
+        remote_keys = self.remote_editor.key_plan() if self._policy.remote_enabled else None
         secrets = self._secrets
-        if not changes or secrets is None:
+        if (not changes and not remote_keys) or secrets is None:
             self.settingsSaved.emit(updated)
             self.accept()
             return
@@ -478,6 +476,8 @@ class SettingsDialog(QDialog):
         def work() -> None:
             for name, value in changes.items():
                 secrets.set(name, value)
+            if remote_keys:
+                remote_keys.apply(secrets)
 
         def done(_result, error) -> None:
             if error is not None:

@@ -74,14 +74,26 @@ def test_the_editor_adds_and_tests_an_endpoint_and_its_models_reach_the_picker(
         # After the local ones.
         assert picker_texts(window)[-1] == "big-model · remote: gpu"
 
-        # Removing it forgets its key and its models.
+        # Renamed, it keeps its key; removed, its key and models are gone.
+        window.settings_action.trigger()
+        dialog = window.settings_dialog
+        editor = dialog.remote_editor
+        assert editor.key_edit.text() == "" and editor.key_edit.placeholderText()
+        editor.name_edit.setText("farm")
+        editor.name_edit.textEdited.emit("farm")
+        dialog.save()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
+        assert window.secrets.get(secret_name("farm")) == "k" * 20
+        assert window.secrets.get(secret_name("gpu")) is None
+        qtbot.waitUntil(lambda: "big-model · remote: farm" in picker_texts(window), timeout=15_000)
+
         window.settings_action.trigger()
         dialog = window.settings_dialog
         dialog.remote_editor.remove_button.click()
         monkeypatch.setattr(QMessageBox, "warning", lambda *a: None)
         dialog.save()
         qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
-        assert window.secrets.get(secret_name("gpu")) is None
+        assert window.secrets.get(secret_name("farm")) is None
         assert not [t for t in picker_texts(window) if "remote" in t]
 
 

@@ -79,6 +79,8 @@ def build_services(paths: Paths | None = None) -> Services:
             models_dir or paths.models_dir,
             extra_folders=[Path(f).expanduser() for f in settings.storage.extra_model_folders],
             shared_folders=policy.shared_folders,
+            discover_other_tools=settings.storage.discover_other_tools,
+            hidden=settings.storage.hidden_models,
         ),
         policy=policy,
         secrets=SecretStore(),

@@ -18,6 +18,7 @@ from app.cli.common import (
 )
 from app.core.errors import InvalidModelFile
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
+from app.core.hardware import Hardware, probe_hardware
 
 
 def register(commands: Commands) -> None:
@@ -122,14 +123,24 @@ def run_models(args: argparse.Namespace) -> int:
             )
         else:
             detail = f"INVALID: {entry.error}"
-        rows.append((entry.id, detail, entry.source))
+        where = f"{entry.source}: {entry.label}" if entry.label else entry.source
+        rows.append((entry.id, detail, where))
     for listing in remote:
         detail = f"UNAVAILABLE: {listing.error}" if listing.error else listing.base_url
         rows.append((listing.id, detail, "remote"))
     width = max(len(model_id) for model_id, _, _ in rows)
-    for model_id, detail, source in rows:
-        sys.stdout.write(f"{model_id:<{width}}  {detail}  [{source}]\n")
+    for model_id, detail, where in rows:
+        sys.stdout.write(f"{model_id:<{width}}  {detail}  [{where}]\n")
     return EXIT_OK
+
+
+def _gpus_text(hardware: Hardware) -> str:
+    if not hardware.gpus:
+        return f"none ({hardware.gpu_problem})" if hardware.gpu_problem else "none"
+    return ", ".join(
+        f"{gpu.name} ({human_size(gpu.free_bytes)} free of {human_size(gpu.total_bytes)})"
+        for gpu in hardware.gpus
+    )
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -141,6 +152,7 @@ def run_info(args: argparse.Namespace) -> int:
     finally:
         client.shutdown()
     paths = services.paths
+    hardware = probe_hardware()
     data: dict[str, object] = {
         "version": __version__,
         "engine": build.version,
@@ -152,6 +164,7 @@ def run_info(args: argparse.Namespace) -> int:
         "data_dir": str(paths.data_dir),
         "models_dir": str(paths.models_dir),
         "log_dir": str(paths.log_dir),
+        "hardware": hardware.as_json(),
     }
     if args.json:
         print_json(data)
@@ -161,6 +174,11 @@ def run_info(args: argparse.Namespace) -> int:
         ("Hearth", __version__),
         ("Engine", build.version),
         ("GPU offload", gpu),
+        (
+            "Memory",
+            f"{human_size(hardware.available_ram)} free of {human_size(hardware.total_ram)}",
+        ),
+        ("NVIDIA GPUs", _gpus_text(hardware)),
         ("Models folder", str(paths.models_dir)),
         ("Settings", str(paths.config_dir)),
         ("Data", str(paths.data_dir)),

@@ -65,6 +65,10 @@ class Storage(_Section):
     models_dir: str | None = None
     """None: the models folder in Hearth's data directory."""
     extra_model_folders: list[str] = Field(default_factory=list)
+    discover_other_tools: bool = True
+    """List models from the Hugging Face cache, LM Studio, GPT4All, Jan and Ollama."""
+    hidden_models: list[str] = Field(default_factory=list)
+    """Paths of models removed from the list; files outside the models folder stay."""
 
 
 class ApiServer(_Section):

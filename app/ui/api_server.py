@@ -85,7 +85,7 @@ def network_names() -> tuple[set[str], str]:
     with contextlib.suppress(OSError):
         names.add(socket.getfqdn().lower())
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         for addresses in psutil.net_if_addrs().values():
             for address in addresses:

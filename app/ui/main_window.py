@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.assistants import find_assistant
+from app.core.downloads import DownloadManager
 from app.core.library import ModelEntry
 from app.core.paths import Paths
 from app.core.policy import NO_POLICY, Policy
@@ -37,6 +39,7 @@ from app.ui.chat_controller import ChatController
 from app.ui.composer import Composer
 from app.ui.conversation_list import ConversationList
 from app.ui.message_view import MessageView
+from app.ui.model_browser import ModelBrowser
 from app.ui.model_picker import ModelPicker
 from app.ui.request_log import RequestLog
 from app.ui.settings_dialog import SettingsDialog
@@ -59,8 +62,13 @@ class MainWindow(QMainWindow):
         secrets: SecretStore | None = None,
         paths: Paths | None = None,
         api_server: ApiServerController | None = None,
+        browser_factory: Callable[[QWidget], ModelBrowser] | None = None,
+        downloads: DownloadManager | None = None,
     ) -> None:
         super().__init__()
+        self._browser_factory = browser_factory
+        self.downloads = downloads
+        self.model_browser: ModelBrowser | None = None
         self.controller = controller
         self.api_server = api_server
         self.request_log: RequestLog | None = None
@@ -156,6 +164,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.settings_action)
         self.request_log_action = self._action("API request log…", "", self._show_request_log)
         file_menu.addAction(self.request_log_action)
+        self.models_action = self._action("Models…", "Ctrl+M", self.show_models)
+        self.models_action.setEnabled(self._browser_factory is not None)
+        file_menu.addAction(self.models_action)
         file_menu.addSeparator()
         file_menu.addAction(self._action("Quit", QKeySequence.StandardKey.Quit, self.close))
         chat_menu = self.menuBar().addMenu("&Chat")
@@ -364,6 +375,32 @@ class MainWindow(QMainWindow):
         self.request_log.show()
         self.request_log.raise_()
 
+    def show_models(self) -> None:
+        """The Models panel: Library, Discover, Downloads (created once, kept while open)."""
+        if self._browser_factory is None:
+            return
+        if self.model_browser is None:
+            self.model_browser = self._browser_factory(self)
+            self.model_browser.modelChosen.connect(self._load_from_browser)
+            self.model_browser.libraryChanged.connect(self.refresh_models)
+        self.model_browser.show()
+        self.model_browser.raise_()
+        self.model_browser.activateWindow()
+
+    def _load_from_browser(self, entry: ModelEntry) -> None:
+        self.refresh_models(select=entry.id)
+        self.controller.choose_model(entry)
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Rescan the library off the GUI thread and update the picker."""
+        current = select or (self.controller.entry.id if self.controller.entry else None)
+
+        def listed(entries, error) -> None:
+            if error is None:
+                self.picker.set_entries(entries, current)
+
+        run_in_background(self.controller.library.entries, listed, self)
+
     def _load_progress(self, fraction: float) -> None:
         self.picker.show_progress(fraction)
         self.engine_status.setText(f"Loading model… {fraction * 100:.0f}%")
@@ -515,5 +552,7 @@ class MainWindow(QMainWindow):
         self._ui_state.sync()
         if self.api_server is not None:
             self.api_server.shutdown()
+        if self.downloads is not None:
+            self.downloads.shutdown()  # pauses: the parts are resumed next time
         self.controller.shutdown()
         super().closeEvent(event)

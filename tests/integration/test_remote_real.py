@@ -24,10 +24,11 @@ MODEL_ALIAS = "smollm2-remote"
 def llama_server(starter_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(starter_path)]
+    command += ["--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--n_ctx", "2048", "--n_threads", "1"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(starter_path)]
-        + ["--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port)]
-        + ["--n_ctx", "2048", "--n_threads", "1"],
+        command,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

@@ -17,7 +17,9 @@ import llama_cpp.llama_cpp as llama_c
 import numpy as np
 
 from app.core.errors import EmbeddingsUnsupported, InvalidModelFile, ModelLoadError
+from app.core.fit import suggest_gpu_layers
 from app.core.gguf_inspect import inspect_gguf
+from app.core.hardware import probe_hardware
 from app.core.options import AUTO, LoadOptions, SamplingOptions
 from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
 from app.engine.backends.llama_embeddings import EmbeddingContext
@@ -142,12 +144,17 @@ class LlamaBackend:
         except InvalidModelFile as exc:
             raise ModelLoadError(path, exc.reason, exc.hint) from exc
         build = self.build_info()
-        gpu_layers = options.gpu_layers
-        if gpu_layers == AUTO:
-            gpu_layers = -1 if build.gpu_offload else 0
         n_ctx = options.context_length
         if info.context_length:
             n_ctx = min(n_ctx, info.context_length)
+        gpu_layers = options.gpu_layers
+        if gpu_layers == AUTO:
+            # All layers when they fit in free VRAM, else as many as fit (docs/models.md).
+            gpu_layers = 0
+            if build.gpu_offload:
+                gpu_layers = suggest_gpu_layers(
+                    info, n_ctx, options.kv_cache_type, probe_hardware(), offload=True
+                )
 
         cancelled = False
 

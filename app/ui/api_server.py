@@ -261,8 +261,9 @@ class ApiServerController(QObject):
             server = uvicorn.Server(
                 uvicorn.Config(
                     create_app(self.engine, config),
-                    log_config=None,
-                    access_log=False,
+                    log_config=None,  # Hearth's logging stays as it is
+                    access_log=False,  # the request log has them
+                    lifespan="off",  # nothing to start; and a quick quit leaves no noise
                     timeout_graceful_shutdown=2,
                     log_level="warning",
                 )

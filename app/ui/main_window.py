@@ -239,7 +239,11 @@ class MainWindow(QMainWindow):
         """Select the default model, start loading it, and put the cursor in the composer."""
         self.picker.select(default_model_id)
         entry = self.picker.current()
-        if entry is not None:
+        settings = self.controller.settings
+        if is_remote_reference(default_model_id) and settings.remotes:
+            # A remote default: chosen once its server has listed its models.
+            self.engine_status.setText("Asking the remote server for its models…")
+        elif entry is not None:
             self.controller.choose_model(entry)
         else:
             self.engine_status.setText("No model installed: put a .gguf file in the models folder.")
@@ -337,6 +341,10 @@ class MainWindow(QMainWindow):
         serial = self._remote_serial
         if not settings.remotes or not policy.remote_enabled:
             self.picker.set_remote([])
+            if self.controller.entry is None and is_remote_reference(self._default_model_id):
+                chosen = self.picker.current()  # a remote default that cannot be used
+                if chosen is not None:
+                    self._choose_model(chosen)
             return
 
         def listed(listings, error) -> None:
@@ -344,17 +352,18 @@ class MainWindow(QMainWindow):
                 return  # the settings changed meanwhile
             if error is not None:
                 self.statusBar().showMessage(f"Could not list the remote models: {error}", 10000)
-                return
+                listings = []
             self.picker.set_remote(listings)
             down = [f"{item.endpoint} ({item.error})" for item in listings if item.error]
             if down:
                 note = "Remote endpoint unavailable: " + "; ".join(down)
                 self.statusBar().showMessage(note, 10000)
             wanted = self._default_model_id
-            if wanted and is_remote_reference(wanted):
+            if wanted and is_remote_reference(wanted) and self.controller.entry is None:
+                # The remote default, else (its server is down) the first local model.
                 self.picker.select(wanted)
                 chosen = self.picker.current()
-                if chosen is not None and chosen.id == wanted:
+                if chosen is not None:
                     self._choose_model(chosen)
 
         run_in_background(lambda: list_remote_models(settings, policy, secrets), listed, self)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from app.core.remote import secret_name
+from app.engine.client import EngineClient
+from app.engine.thread_transport import ThreadTransport
+from app.main import build_services
+from app.ui.app import build_window
 from tests.fakes.api_server import free_port, scripted_api_server
-from tests.fakes.backend import Script
+from tests.fakes.backend import Script, ScriptedBackend
 from tests.gui.conftest import send, wait_idle
 
 REMOTE = Script(pieces=(b"Remote", b" says", b" hi."))
@@ -219,3 +226,64 @@ def test_api_jobs_on_the_local_engine_never_leak_into_a_remote_reply(
         assert window.controller.local_engine.loaded_model is not None
         shown = window.view.message_widget(reply.id).body_text()
         assert "L0" not in shown and shown.startswith("r0 r1")
+
+
+@contextmanager
+def app_window(qtbot, qapp, script: Script) -> Iterator[Any]:
+    """The window as ``hearth`` opens it: started with the settings' default model."""
+    services = build_services()
+    engine = EngineClient(lambda: ThreadTransport(functools.partial(ScriptedBackend, script)))
+    window = build_window(services, engine, qapp)
+    qtbot.addWidget(window)
+    window.show()
+    window.start(services.settings.default_model)
+    try:
+        yield window
+    finally:
+        window.close()
+        window.database.close()
+        engine.shutdown()
+
+
+def test_a_remote_default_model_is_chosen_once_listed_else_the_local_one(qtbot, qapp, hearth_home):
+    with scripted_api_server(REMOTE, model_id="big-model") as url:
+        write_settings(
+            hearth_home,
+            {
+                "remotes": [{"name": "gpu", "base_url": url}],
+                "default_model": "remote:gpu/big-model",
+            },
+        )
+        with app_window(qtbot, qapp, LOCAL) as window:
+            qtbot.waitUntil(lambda: window.controller.loaded is not None, timeout=15_000)
+            assert window.controller.entry.id == "remote:gpu/big-model"
+            assert window.picker.device.text() == f"remote: {url}"
+            assert window.picker.current().id == "remote:gpu/big-model"
+            # Nothing was loaded locally for nothing.
+            assert window.controller.local_engine.loaded_model is None
+
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    write_settings(
+        hearth_home,
+        {"remotes": [{"name": "gpu", "base_url": down}], "default_model": "remote:gpu/big-model"},
+    )
+    with app_window(qtbot, qapp, LOCAL) as window:
+        qtbot.waitUntil(lambda: window.controller.loaded is not None, timeout=15_000)
+        assert window.picker.device.text() == "CPU"
+        assert not window.controller.entry.id.startswith("remote:")
+
+
+def test_the_policy_can_disable_remote_endpoints(make_window, qtbot, hearth_home):
+    Path(os.environ["HEARTH_POLICY"]).write_text("[remote]\nenabled = false\n")
+    write_settings(hearth_home, {"remotes": [{"name": "gpu", "base_url": "http://x.test/v1"}]})
+    window = make_window()
+    assert not [t for t in picker_texts(window) if "remote" in t]
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    assert not dialog.remote_editor.isEnabled()
+    label = dialog.findChild(QLabel, "remoteManaged")
+    assert label is not None and "disabled by your organization" in label.text()
+    dialog.save()  # the endpoints the policy hides are kept, not lost
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+    saved = json.loads(window.settings_store.path.read_text())
+    assert [e["name"] for e in saved["remotes"]] == ["gpu"]

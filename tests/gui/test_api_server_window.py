@@ -274,3 +274,20 @@ def test_closing_the_window_while_a_client_streams_does_not_hang(make_window, qt
     assert not client.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/models", timeout=2)
+
+
+def test_the_request_log_is_bounded(make_window, qtbot):
+    from datetime import UTC, datetime
+
+    from app.api.metrics import RequestRecord
+    from app.ui.api_server import LOG_LIMIT
+
+    window = make_window()
+    window.request_log_action.trigger()
+    log = window.request_log
+    for number in range(LOG_LIMIT + 5):
+        record = RequestRecord(datetime.now(UTC), "GET", f"/v1/{number}", 200, 1.0, "127.0.0.1")
+        window.api_server._record(record)  # as the server thread does: a queued signal
+    qtbot.waitUntil(lambda: bool(log.rows()) and log.rows()[-1][3] == f"/v1/{LOG_LIMIT + 4}")
+    assert len(log.rows()) == LOG_LIMIT == len(window.api_server.records)
+    assert log.rows()[0][3] == "/v1/5"

@@ -305,6 +305,11 @@ class RemoteListing:
     def id(self) -> str:
         return f"{REMOTE_PREFIX}{self.endpoint}" + (f"/{self.model}" if self.model else "")
 
+    @property
+    def name(self) -> str:
+        """What the window shows: the model's name (the endpoint's when it has none)."""
+        return self.model or self.endpoint
+
     def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,

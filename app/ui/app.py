@@ -17,6 +17,7 @@ from app.core.hub import HubClient
 from app.core.secrets import HF_TOKEN
 from app.store.database import open_database
 from app.store.history import HistoryStore
+from app.ui.api_server import ApiServerController
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
 from app.ui.model_browser import ModelBrowser
@@ -32,7 +33,15 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     recovered = history.recover_interrupted()
     history.purge_deleted()
     controller = ChatController(
-        engine, history, services.library, services.settings, policy=services.policy
+        engine,
+        history,
+        services.library,
+        services.settings,
+        policy=services.policy,
+        remote_engines=services.new_remote_engine,
+    )
+    api_server = ApiServerController(
+        engine, controller.local_model_id, services.policy, services.secrets
     )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
@@ -73,6 +82,7 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         policy=services.policy,
         secrets=services.secrets,
         paths=services.paths,
+        api_server=api_server,
         browser_factory=browser_factory,
         downloads=downloads,
     )

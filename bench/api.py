@@ -22,9 +22,9 @@ Requests. Both servers get byte-identical JSON bodies on ``POST /v1/chat/complet
 ``stream_options: {include_usage: true}``, greedy decoding (temperature 0, top_p 0.95,
 top_k 40, min_p 0.05, repeat_penalty 1.0, seed 1234) and ``max_tokens``.
 Both servers read top_k, min_p and repeat_penalty from the body (llama.cpp's
-extensions); Hearth's ``sampling.*`` settings are set to the same values as well. Each prompt asks for a very long story,
-so answers run to ``max_tokens``; the report gives the finish reasons and whether
-both servers wrote the same text.
+extensions); Hearth's ``sampling.*`` settings are set to the same values as well.
+Each prompt asks for a very long story, so answers run to ``max_tokens``; the report
+gives the finish reasons and whether both servers wrote the same text.
 
 Timing, on the client (httpx, SSE lines stamped with ``time.perf_counter()`` as they
 arrive):

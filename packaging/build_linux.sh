@@ -65,6 +65,9 @@ started=$(date +%s)
 "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath "$build/$variant/dist" --workpath "$build/$variant/work" packaging/hearth.spec
 bundle=$build/$variant/dist/hearth
+# libpython carries 17 MB of symbols nobody needs. Only libpython: stripping the wheels'
+# auditwheel-patched libraries (numpy's OpenBLAS) breaks them.
+find "$bundle/_internal" -maxdepth 1 -type f -name 'libpython3*.so*' -exec strip --strip-unneeded {} +
 echo "   built in $(($(date +%s) - started)) s; bundle $(du -sh "$bundle" | cut -f1)"
 
 echo "== .deb"
@@ -85,8 +88,12 @@ done
 # dpkg wants sane permissions whatever the umask of the build was.
 chmod -R u=rwX,go=rX "$stage/opt" "$stage/usr"
 size_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+# The bundle carries its libraries except the C library, OpenGL/EGL and the X11/Wayland
+# client libraries, which must match the machine: the package depends on those (and the
+# C library at least as new as the build machine's).
+glibc=$(getconf GNU_LIBC_VERSION | cut -d' ' -f2)
 sed -e "s/@PACKAGE@/$package/" -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" \
-    -e "s/@INSTALLED_SIZE@/$size_kib/" -e "s/@CONFLICTS@/$conflicts/" \
+    -e "s/@INSTALLED_SIZE@/$size_kib/" -e "s/@CONFLICTS@/$conflicts/" -e "s/@GLIBC@/$glibc/" \
     packaging/linux/control.in >"$stage/DEBIAN/control"
 deb=$dist/${package}_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null

@@ -144,8 +144,9 @@ window_check() {
 }
 window_check first
 window_check warm
-problems=$(cat "$work"/gui-*.out "$work/hearth/logs/hearth.log" 2>/dev/null |
-    grep -E 'Traceback|ERROR|CRITICAL|Error:|could not load|Cannot load|cannot open shared' || true)
+problems=$(cat "$work"/gui-*.out "$work/hearth/logs/hearth.log" 2>/dev/null | grep -iE \
+    'traceback|[^a-z]error|critical|could not (load|find)|cannot (load|open)|undefined symbol' ||
+    true)
 if [ -z "$problems" ]; then
     pass "no errors in the window's output and hearth.log"
 else

@@ -32,7 +32,8 @@ def process_age_ms() -> float:
     """Milliseconds since this process started (the OS's clock, 10 ms resolution)."""
     age_s = _linux_process_age_s()
     if age_s is None:
-        age_s = time.time() - psutil.Process().create_time()
+        created: float = psutil.Process().create_time()
+        age_s = time.time() - created
     return age_s * 1000.0
 
 

@@ -83,6 +83,10 @@ else
 fi
 if out=$(run "$hearth" info 2>&1); then
     pass "hearth info (engine child started): $(grep -m1 'GPU offload' <<<"$out" | tr -s ' ')"
+    # Without offload, the packaged build names its CUDA package (not a pip command).
+    if grep -q 'GPU offload *no' <<<"$out" && ! grep -q 'hearth-cuda' <<<"$out"; then
+        fail "hearth info does not say which package gives GPU offload: $out"
+    fi
 else
     fail "hearth info: $out"
 fi

@@ -110,6 +110,17 @@ def test_the_entry_point_turns_into_the_engine_child_before_importing_hearth() -
     spec = (PACKAGING / "hearth.spec").read_text(encoding="utf-8")
     assert '"app.engine.backends.llama"' in spec  # imported lazily, by the engine child
     assert 'collect_dynamic_libs("llama_cpp")' in spec
+    # Qt's plugin path is set by our own run-time hook, which must not import Qt: the
+    # engine child and every command run it.
+    hook = (PACKAGING / "rthooks" / "hearth_qt.py").read_text(encoding="utf-8")
+    assert '"rthooks" / "hearth_qt.py"' in spec and '!= "pyi_rth_pyside6"' in spec
+    assert "QT_PLUGIN_PATH" in hook
+    assert not [
+        n
+        for n in ast.walk(ast.parse(hook))
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        and any("PySide6" in (a.name or "") for a in n.names)
+    ]
 
 
 def test_hearth_code_imports_no_excluded_module() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
@@ -15,6 +15,7 @@ from app.core.errors import HearthError
 from app.core.hardware import Hardware, probe_hardware
 from app.core.hub import HubClient
 from app.core.secrets import HF_TOKEN
+from app.core.startup import report_startup
 from app.store.database import open_database
 from app.store.history import HistoryStore
 from app.ui.api_server import ApiServerController
@@ -123,6 +124,8 @@ def run_gui(services) -> int:
 
     app.styleHints().colorSchemeChanged.connect(follow_system)
     window.show()
+    # Runs on the event loop's first turn, once the window has been shown.
+    QTimer.singleShot(0, lambda: report_startup("main window shown"))
     # With no default set, the picker selects its first model: the starter, else the first
     # valid one, as ModelLibrary.default() would (without scanning the folders again).
     window.start(services.settings.default_model)

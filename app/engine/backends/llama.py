@@ -32,6 +32,14 @@ CUDA_HINT = (
     'CUDA: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir '
     f"llama-cpp-python=={llama_cpp.__version__}"
 )
+PACKAGED_CUDA_HINT = (
+    "This Hearth package runs on the CPU only. For NVIDIA GPU offload, install Hearth's "
+    "CUDA package instead (hearth-cuda on Linux) and the NVIDIA driver."
+)
+NO_GPU_NOTE = (
+    "This build supports GPU offload, but no GPU was found: check that the NVIDIA driver "
+    "is installed and that nvidia-smi lists the GPU."
+)
 
 _LOG_LINES = 40
 _GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type values
@@ -122,9 +130,11 @@ class LlamaBackend:
         if self._build is None:
             offload = bool(llama_c.llama_supports_gpu_offload())
             devices = _device_names() if offload else ()
-            note = "" if offload else CUDA_HINT
+            # A packaged (frozen) Hearth cannot be reinstalled with pip: name its package.
+            hint = PACKAGED_CUDA_HINT if getattr(sys, "frozen", False) else CUDA_HINT
+            note = "" if offload else hint
             if offload and not devices:
-                note = "This build supports GPU offload, but no GPU was found."
+                note = NO_GPU_NOTE
             self._build = BuildInfo(
                 backend="llama.cpp",
                 version=f"llama-cpp-python {llama_cpp.__version__}",

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from app.core.errors import ModelLoadError, NoModelLoaded
 from app.core.options import LoadOptions, SamplingOptions
-from app.engine.backend import ProgressCallback
+from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
 from app.engine.protocol import BuildInfo, LoadedModel
 
 NO_DRIVER_REASON = (
@@ -60,6 +60,9 @@ class UnavailableBackend:
         return 0
 
     def generate(self, tokens: Sequence[int], sampling: SamplingOptions) -> Iterator[int]:
+        raise NoModelLoaded()
+
+    def embed(self, texts: Sequence[str], stop: StopCheck) -> EmbeddingBatch | None:
         raise NoModelLoaded()
 
     def token_piece(self, token: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING, Any
 
 from app.cli.common import (
     EXIT_INTERRUPTED,
@@ -17,7 +18,12 @@ from app.cli.common import (
     positive_int,
     print_json,
 )
-from app.core.options import ChatMessage, ChatRequest
+from app.core.options import ChatMessage, ChatRequest, LoadOptions, SamplingOptions
+
+if TYPE_CHECKING:
+    from app.docs.grounding import Grounding
+    from app.main import Services
+    from app.store.documents import Passage
 
 
 def register(commands: Commands) -> None:
@@ -32,6 +38,12 @@ def register(commands: Commands) -> None:
     ask.add_argument("--seed", type=int)
     ask.add_argument("--context-length", type=positive_int, help="context window in tokens")
     ask.add_argument("--gpu-layers", type=int, help="layers to offload: -1 all, 0 none")
+    ask.add_argument(
+        "--docs",
+        metavar="NAME",
+        action="append",
+        help="answer from this document collection, citing passages (repeatable)",
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
     ask.set_defaults(run=run_ask)
 
@@ -70,6 +82,11 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.system:
         messages.append(ChatMessage("system", args.system))
     messages.append(ChatMessage("user", prompt))
+    passages: tuple[Passage, ...] = ()
+    if args.docs:
+        grounding = _ground(services, args.docs, prompt, args.system or "", options, sampling)
+        messages = list(grounding.messages)
+        passages = grounding.passages
 
     progress = Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json)
     client = services.new_engine()
@@ -132,11 +149,65 @@ def run_ask(args: argparse.Namespace) -> int:
                 "tokens_per_s": round(stats.tokens_per_s, 2) if stats else None,
                 "finish_reason": finished.finish_reason,
                 "seed": stats.seed if stats else None,
+                **({"sources": _sources_json(passages, finished.text)} if args.docs else {}),
             }
         )
     else:
         out.write("\n")
+        if args.docs:
+            out.write(_sources_text(passages))
         out.flush()
         if finished.finish_reason == "length":
             sys.stderr.write("hearth: note: the answer was cut at --max-tokens.\n")
     return EXIT_INTERRUPTED if finished.finish_reason == "cancelled" else EXIT_OK
+
+
+def _ground(
+    services: Services,
+    names: list[str],
+    question: str,
+    system: str,
+    options: LoadOptions,
+    sampling: SamplingOptions,
+) -> Grounding:
+    """The question with the passages of these collections that answer it."""
+    from app.cli.docs import document_store, find_collection
+    from app.docs.grounding import ground
+    from app.docs.retrieval import Retriever
+
+    with document_store(services) as store:
+        collections = [find_collection(store, name) for name in dict.fromkeys(names)]
+        return ground(
+            store,
+            Retriever(store),
+            collections,
+            question,
+            context_length=options.context_length,
+            max_tokens=sampling.max_tokens,
+            system=system,
+        )
+
+
+def _sources_text(passages: tuple[Passage, ...]) -> str:
+    from app.docs.grounding import passage_label
+
+    if not passages:
+        return "No passage of the documents matched the question.\n"
+    lines = ["", "Sources:"]
+    lines += [
+        f"[{n}] {passage_label(p.path, p.page, p.heading)} ({p.path})"
+        for n, p in enumerate(passages, start=1)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _sources_json(passages: tuple[Passage, ...], answer: str) -> dict[str, Any]:
+    from app.docs.grounding import cited_numbers
+
+    return {
+        "passages": [
+            {"number": n, "path": p.path, "page": p.page, "heading": p.heading, "text": p.text}
+            for n, p in enumerate(passages, start=1)
+        ],
+        "cited": cited_numbers(answer, len(passages)),
+    }

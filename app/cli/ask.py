@@ -84,7 +84,14 @@ def run_ask(args: argparse.Namespace) -> int:
     messages.append(ChatMessage("user", prompt))
     passages: tuple[Passage, ...] = ()
     if args.docs:
-        grounding = _ground(services, args.docs, prompt, args.system or "", options, sampling)
+        grounding = _ground(
+            services,
+            args.docs,
+            question=prompt,
+            system=args.system or "",
+            options=options,
+            sampling=sampling,
+        )
         messages = list(grounding.messages)
         passages = grounding.passages
 
@@ -165,6 +172,7 @@ def run_ask(args: argparse.Namespace) -> int:
 def _ground(
     services: Services,
     names: list[str],
+    *,
     question: str,
     system: str,
     options: LoadOptions,

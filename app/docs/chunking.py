@@ -3,7 +3,7 @@
 Rules, in order:
 
 - a heading closes the current passage; the headings above a passage (its section
-  path, e.g. ``"Pricing › Discounts"``) travel with it, for search and for citations;
+  path, e.g. ``"Pricing > Discounts"``) travel with it, for search and for citations;
 - a new page closes the current passage, so every passage has one page number;
 - paragraphs are added whole while the passage stays under ``target`` characters;
 - a paragraph longer than ``limit`` is cut at sentence ends, else at spaces, else hard.
@@ -20,7 +20,7 @@ from app.docs.extract import Block
 TARGET_CHARS = 1200
 """About 300 tokens: small enough to cite precisely, big enough to carry context."""
 LIMIT_CHARS = 2000
-SECTION_SEPARATOR = " › "
+SECTION_SEPARATOR = " > "
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
 
@@ -76,7 +76,8 @@ def split_long(text: str, limit: int = LIMIT_CHARS) -> Iterator[str]:
         yield text
         return
     piece = ""
-    for sentence in _SENTENCE_END.split(text):
+    for whole in _SENTENCE_END.split(text):
+        sentence = whole
         while len(sentence) > limit:
             cut = sentence.rfind(" ", 0, limit)
             cut = cut if cut > limit // 2 else limit

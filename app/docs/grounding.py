@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from app.core.errors import HearthError
 from app.core.options import ChatMessage
 from app.docs.retrieval import Mode, Retriever
 from app.store.documents import Collection, DocumentStore, Passage
@@ -23,6 +24,18 @@ CHARS_PER_TOKEN = 3.0
 RESERVED_TOKENS = 96
 """Chat-template markup and the instructions' own overhead."""
 MAX_PASSAGES = 8
+MIN_BUDGET_CHARS = 300
+
+
+class NoRoomForPassages(HearthError):
+    def __init__(self, context_length: int, max_tokens: int) -> None:
+        super().__init__(
+            f"There is no room for document passages: the context holds {context_length} "
+            f"tokens and {max_tokens} are kept for the answer.",
+            "Load the model with a longer context, lower the maximum answer length, or "
+            "start a new conversation.",
+        )
+
 
 INSTRUCTIONS = (
     "Answer the user's question using only the numbered passages from their documents. "
@@ -60,7 +73,7 @@ def passage_budget_chars(
 
 
 def passage_label(path: str, page: int | None, heading: str) -> str:
-    """``report.pdf, page 3, Pricing › Discounts``."""
+    """``report.pdf, page 3, Pricing > Discounts``."""
     parts = [PurePath(path).name]
     if page is not None:
         parts.append(f"page {page}")
@@ -127,10 +140,10 @@ def ground(
     system: str = "",
 ) -> Grounding:
     budget = passage_budget_chars(context_length, max_tokens, history, question + system)
+    if budget < MIN_BUDGET_CHARS:
+        raise NoRoomForPassages(context_length, max_tokens)
     passages, whole = choose_passages(store, retriever, collections, question, budget)
-    return Grounding(
-        tuple(passages), whole, grounded_messages(question, passages, history, system)
-    )
+    return Grounding(tuple(passages), whole, grounded_messages(question, passages, history, system))
 
 
 def cited_numbers(answer: str, count: int) -> list[int]:

@@ -98,8 +98,7 @@ class Indexer:
 
             raise HearthError(
                 f"The folder {folder} of collection '{collection.name}' cannot be found.",
-                "Check that it exists (and that its drive is connected), or remove the "
-                "collection.",
+                "Check that it exists (and that its drive is connected), or remove the collection.",
             )
         files, skipped = scan_folder(folder)
         report = self._index(collection, files, progress, cancel, remove_missing=True)
@@ -131,9 +130,8 @@ class Indexer:
         known = self.store.file_states(collection.id)
         embedder = self.embedder
         model = embedder.model_id if embedder is not None else None
-        if collection.embedding_model != model and known:
-            # Vectors of another model (or none) cannot be compared: read everything again.
-            known = {path: state for path, state in known.items() if state.error is not None}
+        # Vectors of another model (or none) cannot be compared: read everything again.
+        stale = collection.embedding_model != model
         if remove_missing:
             present = {str(path) for path in files}
             gone = [path for path in known if path not in present]
@@ -145,7 +143,7 @@ class Indexer:
                 break
             if progress is not None:
                 progress(IndexProgress(done, total, str(path)))
-            self._index_file(collection, path, known.get(str(path)), report)
+            self._index_file(collection, path, known.get(str(path)), report, stale)
         if not report.cancelled:
             self.store.mark_indexed(collection.id, model)
         report.problems = self.store.problems(collection.id)
@@ -155,7 +153,12 @@ class Indexer:
         return report
 
     def _index_file(
-        self, collection: Collection, path: Path, state: FileState | None, report: IndexReport
+        self,
+        collection: Collection,
+        path: Path,
+        state: FileState | None,
+        report: IndexReport,
+        stale: bool = False,
     ) -> None:
         key = str(path)
         try:
@@ -170,7 +173,11 @@ class Indexer:
                 error=f"cannot open: {error.strerror or error}",
             )
             return
-        if state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+        same_stat = state is not None and (state.size, state.mtime_ns) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+        if same_stat and not stale:
             report.unchanged += 1
             return
         try:
@@ -178,7 +185,13 @@ class Indexer:
         except OSError as error:
             digest = ""
             log.info("cannot hash %s: %s", path, error)
-        if state is not None and digest and state.sha256 == digest and state.error is None:
+        if (
+            state is not None
+            and not stale
+            and digest
+            and state.sha256 == digest
+            and state.error is None
+        ):
             self.store.touch_file(state.id, stat.st_mtime_ns)
             report.unchanged += 1
             return
@@ -230,7 +243,7 @@ def _embed_text(heading: str, text: str) -> str:
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], int]:
-    """``(supported files, count of other files)`` under ``folder``, sorted; hidden ones left out."""
+    """``(supported files, count of others)`` under ``folder``, sorted; hidden ones left out."""
     found: list[Path] = []
     skipped = 0
     for root, dirs, names in os.walk(folder, onerror=lambda error: log.info("scan: %s", error)):
@@ -256,4 +269,3 @@ def file_sha256(path: Path, limit: int) -> str:
             if read > limit:
                 break  # too large to index anyway; the prefix tells changes apart well enough
     return digest.hexdigest()
-

@@ -33,13 +33,17 @@ MIN_SIMILARITY = 0.35
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOP_WORDS = frozenset(
-    """a an and are as at be been but by can could did do does for from had has have how i
-    if in into is it its me my of on or our so than that the their them then there these they
-    this those to was we were what when where which who whom why will with would you your
-    about after all also any before between both each few more most other over same some such
-    only own very just should now out up down off again further once here because while
-    please tell explain describe give show say says said find list document documents
-    """.split()
+    _WORD.findall(
+        """
+        a an and are as at be been but by can could did do does for from had has have how i
+        if in into is it its me my of on or our so than that the their them then there these
+        they this those to was we were what when where which who whom why will with would
+        you your about after all also any before between both each few more most other over
+        same some such only own very just should now out up down off again further once here
+        because while please tell explain describe give show say says said find list
+        document documents
+        """
+    )
 )
 
 
@@ -126,7 +130,9 @@ class Retriever:
             if i in passages
         ]
 
-    def _vector_search(self, collection_ids: list[int], question: str, have_bm25: bool) -> list[int]:
+    def _vector_search(
+        self, collection_ids: list[int], question: str, have_bm25: bool
+    ) -> list[int]:
         assert self.embedder is not None
         rows = self.store.embeddings(collection_ids)
         if not rows:

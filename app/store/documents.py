@@ -12,10 +12,10 @@ Thread-safe like :class:`~app.store.history.HistoryStore`: every call goes throu
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app.store.database import Database
 from app.store.errors import NotFound
@@ -102,12 +102,8 @@ class Source:
     text: str
 
 
-_COLLECTION_COLUMNS = (
-    "id, name, folder, conversation_id, embedding_model, created_at, indexed_at"
-)
-_PASSAGE_COLUMNS = (
-    "c.id, f.collection_id, f.path, c.page, c.heading, c.text, c.ordinal, f.title"
-)
+_COLLECTION_COLUMNS = "id, name, folder, conversation_id, embedding_model, created_at, indexed_at"
+_PASSAGE_COLUMNS = "c.id, f.collection_id, f.path, c.page, c.heading, c.text, c.ordinal, f.title"
 
 
 class DocumentStore:
@@ -309,7 +305,9 @@ class DocumentStore:
             ).fetchall()
         return [(int(row[0]), float(row[1])) for row in rows]
 
-    def search_like(self, collection_ids: Sequence[int], terms: Sequence[str], limit: int) -> list[int]:
+    def search_like(
+        self, collection_ids: Sequence[int], terms: Sequence[str], limit: int
+    ) -> list[int]:
         """A naive scan (``LIKE`` on every passage): the baseline the benchmark compares."""
         if not collection_ids or not terms:
             return []
@@ -457,12 +455,12 @@ class DocumentStore:
         return found
 
 
-def _collection(row: sqlite3.Row | tuple[object, ...]) -> Collection:
+def _collection(row: Sequence[Any]) -> Collection:
     return Collection(
-        id=int(row[0]),  # type: ignore[call-overload]
+        id=int(row[0]),
         name=str(row[1]),
         folder=None if row[2] is None else str(row[2]),
-        conversation_id=None if row[3] is None else int(row[3]),  # type: ignore[call-overload]
+        conversation_id=None if row[3] is None else int(row[3]),
         embedding_model=None if row[4] is None else str(row[4]),
         created_at=parse_ts(str(row[5])),
         indexed_at=None if row[6] is None else parse_ts(str(row[6])),

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import __version__
 from app.core.errors import HearthError
 from app.store.database import open_database
+from app.store.documents import DocumentStore
 from app.store.history import HistoryStore
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
@@ -26,7 +27,12 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     recovered = history.recover_interrupted()
     history.purge_deleted()
     controller = ChatController(
-        engine, history, services.library, services.settings, policy=services.policy
+        engine,
+        history,
+        services.library,
+        services.settings,
+        policy=services.policy,
+        documents=DocumentStore(database),
     )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()

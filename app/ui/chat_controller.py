@@ -24,8 +24,12 @@ from app.core.library import ModelEntry, ModelLibrary, require_model_permitted
 from app.core.options import ChatMessage, ChatRequest
 from app.core.policy import NO_POLICY, Policy
 from app.core.settings import Settings
+from app.docs.grounding import Grounding, ground
+from app.docs.indexer import Indexer, IndexReport
+from app.docs.retrieval import Retriever
 from app.engine.client import EngineClient
 from app.engine.protocol import JobFinished, LoadedModel
+from app.store.documents import Collection, DocumentStore, Passage, Source
 from app.store.errors import NotFound
 from app.store.export import export_json, export_markdown
 from app.store.history import HistoryStore
@@ -67,6 +71,8 @@ class ChatController(QObject):
     modelFailed = Signal(str)
     speedChanged = Signal(float)
     notice = Signal(str)
+    documentsChanged = Signal()  # the current conversation's collections or attachments
+    attachProgress = Signal(str)  # what is being read ("" when done)
 
     def __init__(
         self,
@@ -77,8 +83,14 @@ class ChatController(QObject):
         *,
         parent: QObject | None = None,
         policy: Policy = NO_POLICY,
+        documents: DocumentStore | None = None,
     ) -> None:
         super().__init__(parent)
+        self.documents = documents
+        self._preparing = False
+        self._attaching = 0
+        self._sources: dict[int, list[Source]] = {}
+        self._pending_collections: list[int] = []
         self.policy = policy
         self.engine = engine
         self.history = history
@@ -158,6 +170,7 @@ class ChatController(QObject):
 
     def new_conversation(self) -> None:
         self.current_id = None
+        self._pending_collections = []
         self.threadReset.emit(0, [])
 
     def open_conversation(self, conversation_id: int) -> None:
@@ -210,6 +223,8 @@ class ChatController(QObject):
 
     def _thread_for_view(self, conversation_id: int) -> list:
         messages = self.history.thread(conversation_id)
+        if self.documents is not None:
+            self._sources = self.documents.sources_for([m.id for m in messages])
         active = self._active
         if active is None or active.conversation_id != conversation_id:
             return messages
@@ -223,7 +238,7 @@ class ChatController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._active is not None
+        return self._active is not None or self._preparing
 
     @property
     def active_message_id(self) -> int | None:
@@ -231,16 +246,15 @@ class ChatController(QObject):
 
     def send(self, text: str, edit_of: int | None = None, system_prompt: str = "") -> bool:
         """Write the user's message, then start the reply. False if nothing was sent."""
-        if self._active is not None or self.entry is None:
+        if self.busy or self.entry is None or self.attaching:
             if self.entry is None:
                 self.notice.emit("Choose a model first.")
+            elif self.attaching:
+                self.notice.emit("Wait a moment: the attached files are still being read.")
             return False
-        if self.current_id is None:
-            conversation = self.history.create_conversation(
-                system_prompt=system_prompt, model_ref=self.entry.id
-            )
-            self.current_id = conversation.id
         conversation_id = self.current_id
+        if conversation_id is None:
+            conversation_id = self._create_conversation(system_prompt)
         thread = self.history.thread(conversation_id)
         if edit_of is not None:
             edited = next((m for m in thread if m.id == edit_of), None)
@@ -257,7 +271,7 @@ class ChatController(QObject):
         return True
 
     def regenerate(self, message_id: int) -> None:
-        if self._active is not None or self.current_id is None:
+        if self.busy or self.current_id is None:
             return
         thread = self.history.thread(self.current_id)
         target = next((m for m in thread if m.id == message_id), None)
@@ -266,7 +280,7 @@ class ChatController(QObject):
         self._start_reply(self.current_id, target.parent_id, reset_view=True)
 
     def switch_alternative(self, message_id: int, direction: int) -> None:
-        if self.current_id is None or self._active is not None:
+        if self.current_id is None or self.busy:
             return
         self.history.switch_alternative(message_id, direction)
         self.threadReset.emit(self.current_id, self.history.thread(self.current_id))
@@ -290,6 +304,78 @@ class ChatController(QObject):
         sampling = self.settings.for_model(entry.id).sampling_options()
         if sampling.seed is None:
             sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
+        collections = self.conversation_collections(conversation_id)
+        if not collections or not messages or messages[-1].role != "user":
+            self._begin_reply(
+                conversation_id,
+                parent_id=parent_id,
+                messages=messages,
+                sampling=sampling,
+                reset_view=reset_view,
+            )
+            return
+        # Ask the documents first, off the GUI thread; the reply starts when they answer.
+        store = self.documents
+        assert store is not None
+        question = messages[-1].content
+        earlier = [m for m in messages[:-1] if m.role != "system"]
+        context_length = (
+            self.loaded.context_length
+            if self.loaded is not None
+            else self.settings.for_model(entry.id).load_options(str(entry.path)).context_length
+        )
+
+        def retrieve() -> Grounding:
+            return ground(
+                store,
+                Retriever(store),
+                collections,
+                question,
+                context_length=context_length,
+                max_tokens=sampling.max_tokens,
+                history=earlier,
+                system=system,
+            )
+
+        def grounded(result: Grounding | None, error: BaseException | None) -> None:
+            self._preparing = False
+            if result is None:
+                text = error.user_text() if isinstance(error, HearthError) else str(error)
+                log.warning("retrieval failed: %s", error)
+                self._fail_reply(conversation_id, parent_id, text)
+                self.busyChanged.emit(False)
+                return
+            self._begin_reply(
+                conversation_id,
+                parent_id=parent_id,
+                messages=list(result.messages),
+                sampling=sampling,
+                reset_view=reset_view,
+                passages=result.passages,
+            )
+
+        self._preparing = True
+        self.busyChanged.emit(True)
+        run_in_background(retrieve, grounded, self)
+
+    def _fail_reply(self, conversation_id: int, parent_id: int, text: str) -> None:
+        reply = self.history.start_reply(conversation_id, parent_id)
+        self.history.finish_reply(reply.id, "", "error", error=text)
+        self.engineProblem.emit(text)
+        self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+
+    def _begin_reply(
+        self,
+        conversation_id: int,
+        *,
+        parent_id: int,
+        messages: list[ChatMessage],
+        sampling,
+        reset_view: bool,
+        passages: tuple[Passage, ...] = (),
+    ) -> None:
+        entry = self.entry
+        assert entry is not None
         info = entry.info
         reply = self.history.start_reply(
             conversation_id,
@@ -302,12 +388,16 @@ class ChatController(QObject):
             sampling_json=json.dumps(dataclasses.asdict(sampling)),
             seed=sampling.seed,
         )
+        if passages and self.documents is not None:
+            self.documents.save_sources(reply.id, passages)
+            self._sources[reply.id] = self.documents.sources(reply.id)
         try:
             job = self.engine.chat(ChatRequest(tuple(messages), sampling))
         except HearthError as error:
             self.history.finish_reply(reply.id, "", "error", error=error.user_text())
             self.engineProblem.emit(error.user_text())
-            self.threadReset.emit(conversation_id, self.history.thread(conversation_id))
+            self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+            self.busyChanged.emit(False)
             return
         self._active = _ActiveReply(job.id, reply.id, conversation_id, time.monotonic())
         self.busyChanged.emit(True)
@@ -317,6 +407,99 @@ class ChatController(QObject):
             self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
         else:
             self.replyStarted.emit(reply)
+
+    # -- documents -----------------------------------------------------------------------
+
+    def sources(self, message_id: int) -> list[Source]:
+        """The passages an answer was given (numbered as it cites them)."""
+        return self._sources.get(message_id, [])
+
+    def conversation_collections(self, conversation_id: int | None = None) -> list[Collection]:
+        if self.documents is None:
+            return []
+        cid = self.current_id if conversation_id is None else conversation_id
+        if cid is None:
+            known = {s.collection.id: s.collection for s in self.documents.list_collections()}
+            return [known[i] for i in self._pending_collections if i in known]
+        return self.documents.conversation_collections(cid)
+
+    def set_collections(self, collection_ids: list[int]) -> None:
+        """Choose the collections the current conversation answers from."""
+        if self.documents is None:
+            return
+        if self.current_id is None:
+            self._pending_collections = list(collection_ids)
+        else:
+            self.documents.set_conversation_collections(self.current_id, collection_ids)
+        self.documentsChanged.emit()
+
+    def attached_files(self) -> list[str]:
+        if self.documents is None or self.current_id is None:
+            return []
+        for collection in self.documents.conversation_collections(self.current_id):
+            if collection.attachments:
+                return self.documents.file_paths(collection.id)
+        return []
+
+    @property
+    def attaching(self) -> bool:
+        return self._attaching > 0
+
+    def attach_files(self, paths: list[Path], system_prompt: str = "") -> None:
+        """Read files into the current conversation (started now if it is new)."""
+        store = self.documents
+        if store is None or not paths:
+            return
+        conversation_id = self.current_id
+        if conversation_id is None:
+            conversation_id = self._create_conversation(system_prompt)
+            self.conversationsChanged.emit()
+        collection = store.attachments(conversation_id)
+        indexer = Indexer(store)
+        self._attaching += 1
+        self.attachProgress.emit(f"Reading {paths[0].name}…")
+
+        def work() -> IndexReport:
+            return indexer.add_files(
+                collection,
+                paths,
+                lambda state: (
+                    self.attachProgress.emit(f"Reading {Path(state.path).name}…")
+                    if state.path
+                    else None
+                ),
+            )
+
+        def done(report: IndexReport | None, error: BaseException | None) -> None:
+            self._attaching -= 1
+            self.attachProgress.emit("")
+            if report is None:
+                text = error.user_text() if isinstance(error, HearthError) else str(error)
+                self.notice.emit(f"The files could not be attached: {text}")
+            else:
+                wanted = {str(Path(p).resolve()) for p in paths}
+                problems = [p for p in report.problems if p.path in wanted]
+                if problems:
+                    self.notice.emit(
+                        "Could not read "
+                        + "; ".join(f"{Path(p.path).name}: {p.reason}" for p in problems)
+                    )
+                else:
+                    self.notice.emit(f"Attached {len(paths)} file(s).")
+            self.documentsChanged.emit()
+
+        run_in_background(work, done, self)
+
+    def _create_conversation(self, system_prompt: str) -> int:
+        entry = self.entry
+        conversation = self.history.create_conversation(
+            system_prompt=system_prompt, model_ref=entry.id if entry else None
+        )
+        self.current_id = conversation.id
+        if self._pending_collections and self.documents is not None:
+            self.documents.set_conversation_collections(conversation.id, self._pending_collections)
+        self._pending_collections = []
+        return conversation.id
 
     def _fingerprint(self, path: Path) -> str:
         key = str(path)

@@ -1,0 +1,216 @@
+"""Ask your documents in the window: attach, collections, citations that open the passage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from app.ui.collections_dialog import CollectionsDialog
+from app.ui.sources_dialog import SourcesDialog
+from tests.fakes.backend import Script
+from tests.fakes.corpus import write_corpus
+from tests.fakes.documents import write_pdf
+from tests.gui.conftest import send, wait_idle
+
+CITING = Script(
+    pieces=(b"Staff park in the basement garage ", b"[1]", b", level minus two."),
+    context_length=8192,
+)
+ECHO = Script(echo_prompt=True, context_length=100_000)
+
+
+def drop_files(widget, paths: list[Path]) -> None:
+    """What a drag from the file manager does to the message box."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(
+        QPoint(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget.viewport(), enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget.viewport(), drop)
+
+
+def wait_attached(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: not window.controller.attaching, timeout=20_000)
+
+
+def test_dropped_files_are_attached_and_answer_with_cited_passages(
+    make_window, qtbot, tmp_path: Path
+):
+    window = make_window(CITING)
+    handbook = tmp_path / "handbook.md"
+    handbook.write_text("# Parking\n\nStaff park in the basement garage, level minus two.", "utf-8")
+    report = write_pdf(tmp_path / "report.pdf", [["Intro."], ["Revenue grew by 12 percent."]])
+    drop_files(window.composer.edit, [handbook, report])
+    wait_attached(qtbot, window)
+    label = window.composer.attachments
+    assert label.isVisible() and label.text() == "Attached: handbook.md, report.pdf"
+    assert window.controller.current_id is not None  # the chat started with the attachment
+    assert window.sidebar.list.count() == 1
+
+    send(qtbot, window, "Where do staff park?")
+    wait_idle(qtbot, window)
+    reply_id = window.view.message_ids()[-1]
+    widget = window.view.message_widget(reply_id)
+    assert widget.body_text() == "Staff park in the basement garage [1], level minus two."
+    body_html = "".join(block.html() for block in widget._blocks)
+    assert 'href="hearth-source:1"' in body_html  # the citation is a link
+    sources = widget.sources_text()
+    assert sources.startswith("Sources: [1] handbook.md, Parking")
+    assert "[3] report.pdf, page 2" in sources
+
+    # A click on the citation shows the passage, its file and its page.
+    widget._blocks[0].linkActivated.emit("hearth-source:3")
+    dialog = window.sources_dialog
+    assert isinstance(dialog, SourcesDialog) and dialog.isVisible()
+    assert dialog.current().number == 3
+    shown = dialog.passage.toPlainText()
+    assert "report.pdf, page 2" in shown and "Revenue grew by 12 percent." in shown
+    assert str(report) in shown
+    assert dialog.open_button.isEnabled()
+    dialog.close()
+
+    # Reopened later, the answer still shows and links its sources.
+    window.controller.new_conversation()
+    window.controller.open_conversation(window.controller.history.list_conversations()[0].id)
+    reopened = window.view.message_widget(reply_id)
+    assert reopened.sources_text() == sources
+    assert window.composer.attachments.text() == "Attached: handbook.md, report.pdf"
+
+
+def test_the_grounded_prompt_reaches_the_model_and_the_history_keeps_the_question(
+    make_window, qtbot, tmp_path: Path
+):
+    window = make_window(ECHO)
+    note = tmp_path / "note.txt"
+    note.write_text("The canteen opens at noon.", "utf-8")
+    window.controller.attach_files([note])
+    wait_attached(qtbot, window)
+    send(qtbot, window, "When does the canteen open?")
+    wait_idle(qtbot, window)
+    thread = window.controller.history.thread(window.controller.current_id)
+    assert thread[-2].content == "When does the canteen open?"  # saved as typed
+    echoed = thread[-1].content
+    assert "cite the passage it comes from by its number in square brackets" in echoed
+    assert "[1] (note.txt)\nThe canteen opens at noon." in echoed
+    assert "Question: When does the canteen open?" in echoed
+
+
+def test_the_attach_button_and_an_unreadable_file(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nnot really")
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(broken)], "Documents")
+    )
+    qtbot.mouseClick(window.composer.attach_button, Qt.MouseButton.LeftButton)
+    wait_attached(qtbot, window)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Could not read broken.pdf: not a valid PDF")
+    assert not window.composer.attachments.isVisible()  # nothing readable was attached
+
+
+def test_collections_dialog_adds_reindexes_and_removes(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    folder = write_corpus(tmp_path / "company", distractors=40)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nbroken")
+    window.manage_collections()
+    dialog = window.collections_dialog
+    assert isinstance(dialog, CollectionsDialog) and dialog.isVisible()
+
+    progress: list[tuple[int, int]] = []
+    dialog.job = None
+    with qtbot.waitSignal(dialog.indexFinished, timeout=60_000) as finished:
+        dialog.add_folder(folder, "Company")
+        dialog.job.progress.connect(lambda done, total, _path: progress.append((done, total)))
+        assert dialog.cancel_button.isVisible() and not dialog.reindex_button.isEnabled()
+    report = finished.args[0]
+    assert report.added == 47 and not report.cancelled
+    assert progress and progress[-1] == (47, 47)
+    assert dialog.list.count() == 1
+    assert dialog.list.item(0).text().startswith("Company — 46 files,")
+    assert "1 unreadable" in dialog.list.item(0).text()
+    assert dialog.problems.count() == 1
+    assert dialog.problems.item(0).text().startswith(f"{folder / 'broken.pdf'}: not a valid PDF")
+    assert "1 could not be read" in dialog.status.text()
+
+    (folder / "travel.txt").unlink()
+    with qtbot.waitSignal(dialog.indexFinished, timeout=60_000) as again:
+        qtbot.mouseClick(dialog.reindex_button, Qt.MouseButton.LeftButton)
+    assert (again.args[0].removed, again.args[0].unchanged) == (1, 46)
+
+    # The collection can be chosen for the conversation from the Documents button.
+    assert window.documents_button.text() == "Documents"
+    window.documents_button.menu_.aboutToShow.emit()
+    [company] = [a for a in window.documents_button.menu_.actions() if a.text() == "Company"]
+    company.setChecked(True)
+    assert window.documents_button.text() == "Documents: Company"
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+    assert dialog.list.count() == 0
+    assert window.documents_button.text() == "Documents"
+
+
+def test_cancel_stops_indexing_and_keeps_what_was_read(make_window, qtbot, tmp_path):
+    window = make_window()
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(300):
+        (folder / f"{n:03d}.md").write_text(f"# Note {n}\n\n" + "Some words. " * 200, "utf-8")
+    window.manage_collections()
+    dialog = window.collections_dialog
+    with qtbot.waitSignal(dialog.indexFinished, timeout=60_000) as finished:
+        dialog.add_folder(folder, "Many")
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    report = finished.args[0]
+    assert report.cancelled and report.added < 300
+    assert dialog.status.text().startswith("Cancelled:")
+    summary = window.controller.documents.list_collections()[0]
+    assert summary.files == report.added
+
+
+def test_chosen_collections_answer_and_say_so_when_nothing_matches(
+    make_window, qtbot, tmp_path: Path
+):
+    window = make_window(ECHO)
+    documents = window.controller.documents
+    folder = write_corpus(tmp_path / "company", distractors=60)
+    collection = documents.create_collection("Company", folder=str(folder))
+    from app.docs.indexer import Indexer
+
+    Indexer(documents).index_folder(collection)
+    window._show_documents()
+    window.controller.set_collections([collection.id])  # a new chat: kept until it starts
+    assert window.documents_button.text() == "Documents: Company"
+    send(qtbot, window, "Why did shipping costs fall?")
+    wait_idle(qtbot, window)
+    conversation_id = window.controller.current_id
+    assert [c.name for c in documents.conversation_collections(conversation_id)] == ["Company"]
+    echoed = window.controller.history.thread(conversation_id)[-1].content
+    assert "annual-report.pdf, page 2" in echoed and "rail freight" in echoed
+    sources = window.controller.sources(window.view.message_ids()[-1])
+    assert any(s.path.endswith("annual-report.pdf") and s.page == 2 for s in sources)
+
+    window.controller.new_conversation()
+    window.controller.set_collections([collection.id])
+    send(qtbot, window, "xylophone quasar zeppelin?")
+    wait_idle(qtbot, window)
+    echoed = window.controller.history.thread(window.controller.current_id)[-1].content
+    assert "documents do not contain the answer" in echoed
+    assert window.controller.sources(window.view.message_ids()[-1]) == []

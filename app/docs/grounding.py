@@ -122,7 +122,7 @@ def grounded_messages(
             f"[{n}] ({passage_label(p.path, p.page, p.heading)})\n{p.text}"
             for n, p in enumerate(passages, start=1)
         )
-        user = f"Passages:\n\n{listed}\n\nQuestion: {question}\n\nAnswer, citing passages as [n]:"
+        user = f"Passages:\n\n{listed}\n\nQuestion: {question}\n\nAnswer with the passage number in brackets, like [1]."
     else:
         user = f"{NOTHING_FOUND}\n\nQuestion: {question}"
     return (ChatMessage("system", instructions), *history, ChatMessage("user", user))

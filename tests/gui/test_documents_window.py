@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from app.main import build_services
 from app.ui.collections_dialog import CollectionsDialog
 from app.ui.sources_dialog import SourcesDialog
 from tests.fakes.backend import Script
@@ -214,3 +217,28 @@ def test_chosen_collections_answer_and_say_so_when_nothing_matches(
     echoed = window.controller.history.thread(window.controller.current_id)[-1].content
     assert "documents do not contain the answer" in echoed
     assert window.controller.sources(window.view.message_ids()[-1]) == []
+
+
+@pytest.mark.integration
+def test_a_real_answer_from_an_attached_file_cites_it(make_window, qtbot, tmp_path, hearth_home):
+    settings = hearth_home / "config" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"sampling": {"temperature": 0, "max_tokens": 60}}))
+    window = make_window(engine=build_services().new_engine())
+    handbook = tmp_path / "handbook.md"
+    handbook.write_text(
+        "# Parking\n\nStaff parking is in the basement garage, level minus two. "
+        "Visitors park in the yard.\n",
+        "utf-8",
+    )
+    drop_files(window.composer.edit, [handbook])
+    wait_attached(qtbot, window)
+    send(qtbot, window, "Where is staff parking?")
+    wait_idle(qtbot, window, timeout=120_000)
+    answer = window.controller.history.thread(window.controller.current_id)[-1]
+    assert answer.finish_reason in ("stop", "length") and answer.content.strip()
+    assert answer.prompt_tokens and answer.prompt_tokens > 100  # the passage went in
+    widget = window.view.message_widget(answer.id)
+    assert widget.sources_text() == "Sources: [1] handbook.md, Parking"
+    assert "[1]" in answer.content  # greedy: the starter model cites here
+    assert 'href="hearth-source:1"' in "".join(block.html() for block in widget._blocks)

@@ -122,7 +122,9 @@ def test_small_collections_go_into_the_prompt_whole(tmp_path: Path):
     assert user.content.startswith(
         "Passages:\n\n[1] (a.md, Parking)\nLevel -2.\n\n[2] (a.md, Lunch)"
     )
-    assert user.content.endswith("Question: When is lunch?\n\nAnswer, citing passages as [n]:")
+    assert user.content.endswith(
+        "Question: When is lunch?\n\nAnswer with the passage number in brackets, like [1]."
+    )
     database.close()
 
 

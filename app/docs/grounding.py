@@ -48,6 +48,8 @@ NOTHING_FOUND = (
     "documents do not contain the answer, and do not make one up."
 )
 
+CITE_CUE = "Answer with the passage number in brackets, like [1]."
+
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -122,7 +124,7 @@ def grounded_messages(
             f"[{n}] ({passage_label(p.path, p.page, p.heading)})\n{p.text}"
             for n, p in enumerate(passages, start=1)
         )
-        user = f"Passages:\n\n{listed}\n\nQuestion: {question}\n\nAnswer with the passage number in brackets, like [1]."
+        user = f"Passages:\n\n{listed}\n\nQuestion: {question}\n\n{CITE_CUE}"
     else:
         user = f"{NOTHING_FOUND}\n\nQuestion: {question}"
     return (ChatMessage("system", instructions), *history, ChatMessage("user", user))

@@ -169,3 +169,23 @@ def test_citations_and_labels():
     assert cited_numbers("Yes [2]. Also [1][2] and [9] and [x].", 3) == [2, 1]
     assert passage_label("/a/b/report.pdf", 3, "Costs") == "report.pdf, page 3, Costs"
     assert passage_label("notes.md", None, "") == "notes.md"
+
+
+def test_a_small_collection_is_searched_even_when_a_big_one_matches_better(tmp_path: Path):
+    database = open_database(tmp_path / "hearth.db")
+    store = DocumentStore(database)
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    for n in range(60):
+        (big / f"{n}.md").write_text(f"# Zebra {n}\n\nZebra zebra zebra stripes.", "utf-8")
+    (small / "one.md").write_text("A long note that mentions a zebra only once, in passing.")
+    collections = []
+    for folder in (big, small):
+        collection = store.create_collection(folder.name, folder=str(folder))
+        Indexer(store).index_folder(collection)
+        collections.append(collection)
+    [hit] = Retriever(store).search([collections[1]], "zebra", limit=5)
+    assert Path(hit.passage.path).name == "one.md"
+    assert len(Retriever(store).search(collections, "zebra", limit=5)) == 5
+    database.close()

@@ -13,12 +13,14 @@ from typing import Literal
 from app.core.library import ModelLibrary
 from app.core.logs import configure_logging
 from app.core.paths import Paths
-from app.core.policy import Policy, load_policy
+from app.core.policy import Policy, load_policy, require_remote
+from app.core.remote import RemoteHttp, RemoteTarget
 from app.core.secrets import SecretStore
 from app.core.settings import Settings, SettingsStore, apply_policy
 from app.engine.backends import create_llama_backend
 from app.engine.client import EngineClient
 from app.engine.process_transport import ProcessTransport
+from app.engine.remote_transport import RemoteTransport
 from app.engine.thread_transport import ThreadTransport
 from app.engine.transport import Transport
 
@@ -48,6 +50,12 @@ class Services:
 
         return EngineClient(transport)
 
+    def new_remote_engine(self, target: RemoteTarget) -> EngineClient:
+        """An engine client whose models run on a remote OpenAI-compatible server."""
+        require_remote(self.policy, target.endpoint.base_url)
+        secrets = self.secrets
+        return EngineClient(lambda: RemoteTransport(RemoteHttp(target.endpoint, secrets)))
+
 
 def build_services(paths: Paths | None = None) -> Services:
     paths = (paths or Paths.from_environment()).ensure()
@@ -71,6 +79,8 @@ def build_services(paths: Paths | None = None) -> Services:
             models_dir or paths.models_dir,
             extra_folders=[Path(f).expanduser() for f in settings.storage.extra_model_folders],
             shared_folders=policy.shared_folders,
+            discover_other_tools=settings.storage.discover_other_tools,
+            hidden=settings.storage.hidden_models,
         ),
         policy=policy,
         secrets=SecretStore(),

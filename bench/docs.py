@@ -28,7 +28,7 @@ import datetime as dt
 import os
 import platform
 import random
-import statistics
+import re
 import sys
 import tempfile
 import time
@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:  # `python bench/docs.py` from a checkout without 
     sys.path.insert(0, str(ROOT))
 
 from app.docs.indexer import Indexer  # noqa: E402
-from app.docs.retrieval import Retriever, question_terms  # noqa: E402
+from app.docs.retrieval import Mode, Retriever, question_terms  # noqa: E402
 from app.store.database import open_database  # noqa: E402
 from app.store.documents import Collection, DocumentStore  # noqa: E402
 from tests.fakes.corpus import QUESTIONS, ConceptEmbedder, write_corpus  # noqa: E402
@@ -50,18 +50,24 @@ DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 RESULTS_START = "<!-- bench:docs:results:start -->"
 RESULTS_END = "<!-- bench:docs:results:end -->"
 
-VOCABULARY = (
-    "revenue costs budget supplier contract invoice delivery schedule warehouse freight "
-    "customer discount licence training laptop password holiday parking travel hotel "
-    "meeting board growth region office manager quality audit risk insurance payroll "
-    "pension overtime recruitment onboarding compliance security backup network printer "
-    "canteen cleaning maintenance energy heating forecast quarter margin pricing tender"
-).split()
-FILLER = (
-    "the of and to in for on with as by at from that this which is are was were be will "
-    "team project plan report review week month year staff service product market sales "
-    "process system policy update status decision action agreed next steps follow"
-).split()
+VOCABULARY = re.findall(
+    r"\w+",
+    """
+    revenue costs budget supplier contract invoice delivery schedule warehouse freight
+    customer discount licence training laptop password holiday parking travel hotel
+    meeting board growth region office manager quality audit risk insurance payroll
+    pension overtime recruitment onboarding compliance security backup network printer
+    canteen cleaning maintenance energy heating forecast quarter margin pricing tender
+""",
+)
+FILLER = re.findall(
+    r"\w+",
+    """
+    the of and to in for on with as by at from that this which is are was were be will
+    team project plan report review week month year staff service product market sales
+    process system policy update status decision action agreed next steps follow
+""",
+)
 
 
 def page_lines(rng: random.Random, chars: int = 2400) -> list[str]:
@@ -124,10 +130,10 @@ def timed(calls: int, call) -> list[float]:  # type: ignore[no-untyped-def]
     return out
 
 
-def recall(store: DocumentStore, collection: Collection, retriever: Retriever, mode: str) -> float:
+def recall(collection: Collection, retriever: Retriever, mode: Mode) -> float:
     found = 0
     for question in QUESTIONS:
-        hits = retriever.search([collection], question.text, limit=5, mode=mode)  # type: ignore[arg-type]
+        hits = retriever.search([collection], question.text, limit=5, mode=mode)
         found += any(
             Path(h.passage.path).name == question.file
             and (question.page is None or h.passage.page == question.page)
@@ -165,27 +171,51 @@ def run(pages: int, queries: int) -> str:
         embedder = ConceptEmbedder()
         Indexer(quality, embedder).index_folder(company)
         company = quality.collection(company.id)
-        recall_bm25 = recall(quality, company, Retriever(quality), "bm25")
-        recall_fused = recall(quality, company, Retriever(quality, embedder), "auto")
+        recall_bm25 = recall(company, Retriever(quality), "bm25")
+        recall_fused = recall(company, Retriever(quality, embedder), "auto")
         quality_db.close()
 
     p50, p95 = percentile(bm25, 0.5), percentile(bm25, 0.95)
     l50, l95 = percentile(like, 0.5), percentile(like, 0.95)
     verdict = "met" if p95 < 50 else "MISSED"
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    cpus = os.cpu_count()
-    return f"""Run {when} on {platform.machine()} with {cpus} CPUs, Python {platform.python_version()},
-SQLite {__import__("sqlite3").sqlite_version}: {pages} PDF pages ({chars / 1e6:.1f} M characters)
-in {pages // 100 or 1} files, {chunks} passages; {queries} BM25 questions.
-
-| Metric | Hearth | Baseline (LIKE scan) | Ratio |
-|---|---|---|---|
-| Indexing, pages/s (extract + chunk + FTS5) | {pages / report.seconds:.0f} ({report.seconds:.1f} s) | | |
-| Re-index unchanged folder | {again.seconds * 1000:.0f} ms ({again.unchanged} files unchanged) | | |
-| Query latency p50 | {p50:.2f} ms | {l50:.2f} ms | {l50 / p50:.0f}x faster |
-| Query latency p95 (target < 50 ms: {verdict}) | {p95:.2f} ms | {l95:.2f} ms | {l95 / p95:.0f}x faster |
-| Recall@5, {len(QUESTIONS)} questions | BM25 {recall_bm25:.2f}, fused {recall_fused:.2f} | | |
-"""
+    sqlite = __import__("sqlite3").sqlite_version
+    rows = [
+        (
+            "Indexing, pages/s (extract + chunk + FTS5)",
+            f"{pages / report.seconds:.0f} ({report.seconds:.1f} s)",
+            "",
+            "",
+        ),
+        (
+            "Re-index of the unchanged folder",
+            f"{again.seconds * 1000:.0f} ms ({again.unchanged} files unchanged)",
+            "",
+            "",
+        ),
+        ("BM25 query latency p50", f"{p50:.2f} ms", f"{l50:.2f} ms", f"{l50 / p50:.1f}x faster"),
+        (
+            f"BM25 query latency p95 (target < 50 ms: {verdict})",
+            f"{p95:.2f} ms",
+            f"{l95:.2f} ms",
+            f"{l95 / p95:.1f}x faster",
+        ),
+        (
+            f"Recall@5 ({len(QUESTIONS)} questions)",
+            f"BM25 {recall_bm25:.2f}, fused {recall_fused:.2f}",
+            "",
+            "",
+        ),
+    ]
+    table = "\n".join(f"| {' | '.join(row)} |" for row in rows)
+    return (
+        f"Run {when} on {platform.machine()} with {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, SQLite {sqlite}: {pages} PDF pages "
+        f"({chars / 1e6:.1f} M characters) in {max(1, pages // 100)} files, {chunks} passages; "
+        f"{queries} questions.\n\n"
+        "| Metric | Hearth | Baseline (LIKE scan) | Ratio |\n|---|---|---|---|\n"
+        f"{table}\n"
+    )
 
 
 def write_docs(report: str, path: Path = DOCS_PATH) -> None:

@@ -2,19 +2,24 @@
 
 Security defaults (DESIGN.md): loopback only unless an API key is set, bearer keys
 compared in constant time, a Host header allow-list against DNS rebinding, no CORS
-headers, and caps on body size, max_tokens and the engine queue.
+headers, and caps on body size, max_tokens and the API's share of the engine queue.
+The same app serves ``hearth serve`` and the window's built-in server; API jobs
+take turns with the window's in the engine queue (owner ``api``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import hmac
-import json
+import logging
+import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,64 +28,54 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app import __version__
-from app.api.schemas import ChatCompletionRequest
-from app.core.errors import ContextOverflow, EngineBusy, HearthError
+from app.api.metrics import Metrics, RequestListener, RequestRecord
+from app.api.responses import (
+    busy_response,
+    engine_error,
+    error_response,
+    finish_reason,
+    model_not_found,
+    usage,
+)
+from app.api.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    SamplingFields,
+)
+from app.api.sse import ChunkMaker, stream_job
+from app.core.errors import EngineBusy, HearthError
 from app.core.options import ChatMessage, ChatRequest, SamplingOptions
-from app.engine.client import EngineClient, Job
-from app.engine.protocol import JobFinished, TextChunk
+from app.engine.client import EngineClient, Job, collect_embeddings
+from app.engine.protocol import JobFinished
+
+log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+API_OWNER = "api"
 
 
 @dataclass(frozen=True)
 class ApiConfig:
     model_id: str
+    """The name clients use for the served model (``hearth serve``)."""
     api_key: str | None = None
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
     max_body_bytes: int = 2 * 1024 * 1024
     max_tokens_cap: int = 4096
+    max_queue: int = 16
+    """API requests allowed to wait in the engine queue; more get 429."""
     defaults: SamplingOptions = field(default_factory=SamplingOptions)
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API; none means no CORS headers at all."""
+    current_model: Callable[[], str | None] | None = None
+    """For the window's server: the id of whatever model the window has loaded."""
+    on_request: RequestListener | None = None
 
-
-def _error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
-    """OpenAI's error shape."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status)
-
-
-@dataclass
-class Metrics:
-    """Counters for ``/metrics`` (Prometheus text format)."""
-
-    requests: dict[tuple[str, int], int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_sum_s: float = 0.0
-    latency_count: int = 0
-
-    def render(self, queue_depth: int) -> str:
-        lines = [
-            "# HELP hearth_requests_total HTTP requests by path and status.",
-            "# TYPE hearth_requests_total counter",
-        ]
-        for (path, status), count in sorted(self.requests.items()):
-            lines.append(f'hearth_requests_total{{path="{path}",status="{status}"}} {count}')
-        lines += [
-            "# HELP hearth_tokens_total Tokens processed, by kind.",
-            "# TYPE hearth_tokens_total counter",
-            f'hearth_tokens_total{{kind="prompt"}} {self.prompt_tokens}',
-            f'hearth_tokens_total{{kind="completion"}} {self.completion_tokens}',
-            "# HELP hearth_request_seconds Time to answer chat completions.",
-            "# TYPE hearth_request_seconds summary",
-            f"hearth_request_seconds_sum {self.latency_sum_s:.6f}",
-            f"hearth_request_seconds_count {self.latency_count}",
-            "# HELP hearth_queue_depth Jobs running or waiting in the engine.",
-            "# TYPE hearth_queue_depth gauge",
-            f"hearth_queue_depth {queue_depth}",
-        ]
-        return "\n".join(lines) + "\n"
+    def served_model(self, engine: EngineClient) -> str | None:
+        if self.current_model is not None:
+            return self.current_model()
+        return self.model_id if engine.loaded_model is not None else None
 
 
 def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
@@ -97,44 +92,58 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
-        if request.headers.get("host", "").startswith("["):  # [::1]:8080
-            host = request.headers["host"].split("]")[0] + "]"
-        if host not in config.allowed_hosts:
-            return _error(400, f"Host '{host}' is not allowed.", "invalid_request_error")
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            return _error(413, "The request body is too large.", "invalid_request_error")
-        if config.api_key is not None and request.url.path != "/health":
-            given = request.headers.get("authorization", "")
-            expected = f"Bearer {config.api_key}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return _error(
-                    401, "Invalid or missing API key.", "invalid_request_error", "invalid_api_key"
-                )
         started = time.perf_counter()
-        response = await call_next(request)
-        key = (request.url.path, response.status_code)
-        metrics.requests[key] = metrics.requests.get(key, 0) + 1
-        if request.url.path == "/v1/chat/completions":
-            metrics.latency_sum_s += time.perf_counter() - started
-            metrics.latency_count += 1
+        refusal = _refusal(request, config)
+        response = refusal if refusal is not None else await call_next(request)
+        elapsed = time.perf_counter() - started
+        metrics.count_request(request.url.path, response.status_code, elapsed)
+        record = RequestRecord(
+            at=datetime.now(UTC),
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=elapsed * 1000.0,
+            client=request.client.host if request.client else "",
+        )
+        log.info(
+            "%s %s %s %d %.0f ms",
+            record.client,
+            record.method,
+            record.path,
+            record.status,
+            record.duration_ms,
+        )
+        if config.on_request is not None:
+            try:
+                config.on_request(record)
+            except Exception:
+                log.exception("request listener failed")
         return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ())[1:])
-        return _error(
+        return error_response(
             400, f"{where}: {first.get('msg', 'invalid request')}", "invalid_request_error"
         )
 
+    def model_error(requested: str) -> JSONResponse | None:
+        served = config.served_model(engine)
+        if served is None:
+            return error_response(
+                503, "No model is loaded. Load one in Hearth first.", "server_error", "no_model"
+            )
+        if requested and requested != served:
+            return model_not_found(requested)
+        return None
+
     @app.get("/health")
     async def health() -> dict[str, object]:
-        model = engine.loaded_model
+        served = config.served_model(engine)
         return {
-            "status": "ok" if model is not None else "no_model",
-            "model": config.model_id if model is not None else None,
+            "status": "ok" if served is not None else "no_model",
+            "model": served,
             "queue": engine.queue_depth,
         }
 
@@ -144,35 +153,65 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict[str, object]:
-        return {
-            "object": "list",
-            "data": [
-                {"id": config.model_id, "object": "model", "created": 0, "owned_by": "hearth"}
-            ],
-        }
+        served = config.served_model(engine)
+        data = (
+            []
+            if served is None
+            else [{"id": served, "object": "model", "created": 0, "owned_by": "hearth"}]
+        )
+        return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(body: ChatCompletionRequest, request: Request) -> Response:
-        if body.model and body.model != config.model_id:
-            return _error(
-                404,
-                f"The model '{body.model}' is not loaded here.",
-                "invalid_request_error",
-                "model_not_found",
-            )
-        sampling = _sampling(body, config)
+        refused = model_error(body.model)
+        if refused is not None:
+            return refused
         messages = tuple(ChatMessage(m.role, m.content) for m in body.messages)
+        return await _complete(
+            ChatRequest(messages, _sampling(body, config)), body, request, _chat_shape
+        )
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        refused = model_error(body.model)
+        if refused is not None:
+            return refused
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if len(prompts) != 1:
+            return error_response(
+                400, "Send one prompt per request.", "invalid_request_error", "unsupported"
+            )
+        echo = prompts[0] if body.echo else ""
+        return await _complete(
+            ChatRequest((), _sampling(body, config), prompt=prompts[0]),
+            body,
+            request,
+            lambda cid, created, model: _text_shape(cid, created, model, echo),
+        )
+
+    async def _complete(
+        chat_request: ChatRequest,
+        body: SamplingFields,
+        request: Request,
+        shape: Callable[[str, int, str], _Shape],
+    ) -> Response:
         try:
-            job = engine.chat(ChatRequest(messages, sampling))
+            job = engine.chat(chat_request, owner=API_OWNER, max_waiting=config.max_queue)
         except EngineBusy as error:
-            response = _error(429, error.user_text(), "rate_limit_error")
-            response.headers["Retry-After"] = "2"
-            return response
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
+            return busy_response(error.user_text())
+        model = config.served_model(engine) or config.model_id
+        made = shape(uuid.uuid4().hex[:24], int(time.time()), model)
         if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
-                _stream(job, request, completion_id, created, config.model_id),
+                stream_job(
+                    job,
+                    request,
+                    made.chunk,
+                    metrics,
+                    include_usage=include_usage,
+                    opening=made.opening,
+                ),
                 media_type="text/event-stream",
             )
         try:
@@ -181,32 +220,130 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             job.cancel()
             raise
         if finished.error is not None:
-            return _engine_error(finished.error)
-        stats = finished.stats
-        if stats is not None:
-            metrics.prompt_tokens += stats.prompt_tokens
-            metrics.completion_tokens += stats.completion_tokens
+            return engine_error(finished.error)
+        metrics.count_tokens(finished.stats)
+        return JSONResponse(made.whole(finished))
+
+    @app.post("/v1/embeddings", response_model=None)
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+        refused = model_error(body.model)
+        if refused is not None:
+            return refused
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if len(texts) > 2048:
+            return error_response(400, "At most 2048 inputs per request.", "invalid_request_error")
+        try:
+            job = engine.embed(texts, owner=API_OWNER, max_waiting=config.max_queue)
+        except EngineBusy as error:
+            return busy_response(error.user_text())
+        try:
+            await _wait(job, request)
+            result = collect_embeddings(job, timeout=0)
+        except HearthError as error:
+            return engine_error(error)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        tokens = sum(result.token_counts)
+        metrics.prompt_tokens += tokens
+        data = [
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": _encode(vector, body.encoding_format),
+            }
+            for index, vector in enumerate(result.vectors)
+        ]
         return JSONResponse(
             {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": config.model_id,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": finished.text},
-                        "finish_reason": _finish(finished),
-                    }
-                ],
-                "usage": _usage(stats),
+                "object": "list",
+                "data": data,
+                "model": config.served_model(engine) or config.model_id,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
 
     return app
 
 
-def _sampling(body: ChatCompletionRequest, config: ApiConfig) -> SamplingOptions:
+def _refusal(request: Request, config: ApiConfig) -> Response | None:
+    raw_host = request.headers.get("host", "")
+    host = raw_host.split("]")[0] + "]" if raw_host.startswith("[") else raw_host.rsplit(":", 1)[0]
+    host = host.lower()
+    if host not in config.allowed_hosts:
+        return error_response(400, f"Host '{host}' is not allowed.", "invalid_request_error")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+        return error_response(413, "The request body is too large.", "invalid_request_error")
+    if config.api_key is not None and request.url.path != "/health":
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {config.api_key}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return error_response(
+                401, "Invalid or missing API key.", "invalid_request_error", "invalid_api_key"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How one kind of completion looks on the wire, streamed and whole."""
+
+    chunk: ChunkMaker
+    whole: Callable[[JobFinished], dict[str, object]]
+    opening: bool
+
+
+def _chat_shape(completion_id: str, created: int, model: str) -> _Shape:
+    head = {"id": f"chatcmpl-{completion_id}", "created": created, "model": model}
+
+    def chunk(text: str | None, finish: str | None) -> dict[str, object]:
+        delta = {"role": "assistant"} if text is None else {"content": text} if text else {}
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {**head, "object": "chat.completion.chunk", "choices": [choice]}
+
+    def whole(finished: JobFinished) -> dict[str, object]:
+        message = {"role": "assistant", "content": finished.text}
+        choice = {"index": 0, "message": message, "finish_reason": finish_reason(finished)}
+        return {
+            **head,
+            "object": "chat.completion",
+            "choices": [choice],
+            "usage": usage(finished.stats),
+        }
+
+    return _Shape(chunk, whole, opening=True)
+
+
+def _text_shape(completion_id: str, created: int, model: str, echo: str) -> _Shape:
+    head = {"id": f"cmpl-{completion_id}", "created": created, "model": model}
+    echoed = [False]
+
+    def chunk(text: str | None, finish: str | None) -> dict[str, object]:
+        text = text or ""
+        if echo and not echoed[0]:
+            text, echoed[0] = echo + text, True
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        return {**head, "object": "text_completion", "choices": [choice]}
+
+    def whole(finished: JobFinished) -> dict[str, object]:
+        choice = {
+            "index": 0,
+            "text": echo + finished.text,
+            "logprobs": None,
+            "finish_reason": finish_reason(finished),
+        }
+        return {
+            **head,
+            "object": "text_completion",
+            "choices": [choice],
+            "usage": usage(finished.stats),
+        }
+
+    return _Shape(chunk, whole, opening=False)
+
+
+def _sampling(body: SamplingFields, config: ApiConfig) -> SamplingOptions:
     defaults = config.defaults
     stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     return dataclasses.replace(
@@ -229,67 +366,7 @@ async def _wait(job: Job, request: Request) -> JobFinished:
                 job.cancel()
 
 
-def _finish(finished: JobFinished) -> str:
-    return "length" if finished.finish_reason == "length" else "stop"
-
-
-def _usage(stats: object) -> dict[str, int]:
-    prompt = getattr(stats, "prompt_tokens", 0) or 0
-    completion = getattr(stats, "completion_tokens", 0) or 0
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _engine_error(error: HearthError) -> JSONResponse:
-    if isinstance(error, ContextOverflow):
-        return _error(400, error.user_text(), "invalid_request_error", "context_length_exceeded")
-    return _error(
-        503 if "engine" in error.message.lower() else 500, error.user_text(), "server_error"
-    )
-
-
-async def _stream(
-    job: Job, request: Request, completion_id: str, created: int, model: str
-) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-    events = job.events(timeout=0.25)
-    yield chunk({"role": "assistant"})
-    try:
-        while True:
-            try:
-                event = await run_in_threadpool(next, events, None)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    job.cancel()
-                    return
-                events = job.events(timeout=0.25)
-                continue
-            if event is None:
-                return
-            if isinstance(event, TextChunk) and event.text:
-                yield chunk({"content": event.text})
-            elif isinstance(event, JobFinished):
-                if event.error is not None:
-                    message = json.dumps(
-                        {"error": {"message": event.error.user_text(), "type": "server_error"}}
-                    )
-                    yield f"data: {message}\n\n"
-                else:
-                    yield chunk({}, _finish(event))
-                yield "data: [DONE]\n\n"
-                return
-    finally:
-        if not job.done:
-            job.cancel()
+def _encode(vector: tuple[float, ...], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+    return list(vector)

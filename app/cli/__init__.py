@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.cli import ask, config, docs, history, models, serve
+from app.cli import ask, config, docs, history, hub, models, remote, serve
 from app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -31,7 +31,9 @@ COMMANDS: tuple[Registrar, ...] = (
     ask.register,
     docs.register,
     models.register,
+    hub.register,
     serve.register,
+    remote.register,
     config.register,
     history.register,
 )

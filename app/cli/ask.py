@@ -13,8 +13,8 @@ from app.cli.common import (
     Commands,
     Progress,
     UsageError,
-    chosen_model,
     load_services,
+    open_model,
     positive_int,
     print_json,
 )
@@ -31,7 +31,11 @@ def register(commands: Commands) -> None:
     ask.add_argument(
         "prompt", metavar="PROMPT", help="the question or instruction ('-' reads stdin)"
     )
-    ask.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
+    ask.add_argument(
+        "-m",
+        "--model",
+        help="model id from 'hearth models', a .gguf path, or remote:ENDPOINT[/MODEL]",
+    )
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--max-tokens", type=positive_int, help="default: sampling.max_tokens")
     ask.add_argument("--temperature", type=float, help="default: sampling.temperature")
@@ -55,8 +59,8 @@ def run_ask(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise UsageError("the prompt is empty")
-    entry = chosen_model(services, args.model)
-    settings = services.settings.for_model(entry.id)
+    opened = open_model(services, args.model)
+    settings = opened.settings
     sampling = settings.sampling_options()
     try:
         sampling = dataclasses.replace(
@@ -67,7 +71,7 @@ def run_ask(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = settings.load_options(str(entry.path))
+    options = opened.options
     if args.context_length or args.gpu_layers is not None:
         try:
             options = dataclasses.replace(
@@ -96,14 +100,14 @@ def run_ask(args: argparse.Namespace) -> int:
         passages = grounding.passages
 
     progress = Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json)
-    client = services.new_engine()
+    client = opened.client
     out = sys.stdout
     try:
         load = client.load(options)
         try:
             for event in load.events():
                 if isinstance(event, LoadProgress):
-                    progress.show(f"Loading {entry.name}", event.fraction)
+                    progress.show(f"Loading {opened.name}", event.fraction)
             loaded = load.wait()
         except KeyboardInterrupt:
             load.cancel()
@@ -147,8 +151,8 @@ def run_ask(args: argparse.Namespace) -> int:
         print_json(
             {
                 "text": finished.text,
-                "model": entry.id,
-                "model_path": str(entry.path),
+                "model": opened.id,
+                "model_path": opened.location,
                 "device": model.device if model else "CPU",
                 "prompt_tokens": stats.prompt_tokens if stats else 0,
                 "completion_tokens": stats.completion_tokens if stats else 0,

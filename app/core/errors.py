@@ -67,6 +67,19 @@ class NoModelLoaded(HearthError):
         super().__init__("No model is loaded.", "Load a model first.")
 
 
+class JobCancelled(HearthError):
+    def __init__(self) -> None:
+        super().__init__("The work was cancelled.")
+
+
+class EmbeddingsUnsupported(HearthError):
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model {model or 'that is loaded'} cannot produce embeddings.",
+            "Load an embedding model (for example a GGUF of nomic-embed-text or bge).",
+        )
+
+
 class ContextOverflow(HearthError):
     def __init__(self, prompt_tokens: int, context_length: int) -> None:
         super().__init__(

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
-from collections.abc import Iterable, Sequence
+import shutil
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from app.core.discovery import discover, is_later_part
 from app.core.errors import HearthError, InvalidModelFile, UnknownModel
 from app.core.gguf_inspect import GgufInfo, inspect_gguf
 from app.core.policy import Policy, require_model_allowed
 from app.core.starter import INSTALL_HINT, STARTER_ID, STARTER_NAME, starter_model_path
 
-Source = Literal["starter", "library", "folder", "shared", "path"]
+Source = Literal[
+    "starter", "library", "folder", "shared", "path", "hf-cache", "lm-studio", "gpt4all",
+    "jan", "ollama",
+]  # fmt: skip
 """library: Hearth's models folder; folder: an extra folder from settings; shared: a
-read-only folder from the machine policy."""
+read-only folder from the machine policy; the rest: found in another tool's folder
+(app/core/discovery.py), used in place and never deleted by Hearth."""
+
+ImportMode = Literal["copy", "link"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,17 @@ class ModelEntry:
     source: Source
     info: GgufInfo | None = None
     error: str = ""
+    label: str = ""
+    """How another tool names the model (``org/repo/file.gguf``, ``llama3:latest``)."""
 
     @property
     def valid(self) -> bool:
         return self.info is not None
+
+    @property
+    def owned(self) -> bool:
+        """Hearth's own file (in its models folder): the only kind Hearth deletes."""
+        return self.source == "library"
 
     def as_json(self) -> dict[str, object]:
         info = self.info
@@ -50,6 +66,8 @@ class ModelEntry:
             "context_length": info.context_length if info else None,
             "parameters": info.parameter_count if info else None,
             "source": self.source,
+            "label": self.label or None,
+            "license": info.license if info else None,
             "valid": info is not None,
             "error": self.error or None,
         }
@@ -68,16 +86,17 @@ def slugify(text: str) -> str:
     return slug or "model"
 
 
-def _entry(path: Path, model_id: str, source: Source) -> ModelEntry:
+def _entry(path: Path, model_id: str, source: Source, label: str = "") -> ModelEntry:
     try:
         size = path.stat().st_size
     except OSError:
         size = 0
+    stem = label or path.stem
     try:
         info = inspect_gguf(path)
     except InvalidModelFile as exc:
-        return ModelEntry(model_id, path.stem, path, size, source, None, exc.reason)
-    return ModelEntry(model_id, info.name or path.stem, path, size, source, info)
+        return ModelEntry(model_id, stem, path, size, source, None, exc.reason, label)
+    return ModelEntry(model_id, info.name or stem, path, size, source, info, "", label)
 
 
 class ModelLibrary:
@@ -88,29 +107,46 @@ class ModelLibrary:
         *,
         extra_folders: Sequence[Path] = (),
         shared_folders: Sequence[Path] = (),
+        discover_other_tools: bool = False,
+        hidden: Collection[str] = (),
+        home: Path | None = None,
     ) -> None:
         self.models_dir = models_dir
         self._include_starter = include_starter
         self._roots: list[tuple[Path, Source]] = [(models_dir, "library")]
         self._roots += [(folder, "folder") for folder in extra_folders]
         self._roots += [(folder, "shared") for folder in shared_folders]
+        self._discover = discover_other_tools
+        self._home = home
+        self.hidden: set[str] = set(hidden)
+        """Paths of models the user removed from the list without deleting the file."""
 
-    def _files(self) -> Iterable[tuple[Path, Source]]:
+    def _files(self) -> Iterable[tuple[Path, Source, str]]:
         seen: set[Path] = set()
         for root, source in self._roots:
             try:
                 if not root.is_dir():
                     continue
-                paths = sorted(p for p in root.rglob("*.gguf") if p.is_file())
+                paths = sorted(
+                    p
+                    for p in root.rglob("*.gguf")
+                    if p.is_file() and not is_later_part(p) and not p.name.startswith(".")
+                )
             except OSError:
                 continue  # an unreachable network share must not break the list
             for path in paths:
                 real = path.resolve()
                 if real not in seen:
                     seen.add(real)
-                    yield path, source
+                    yield path, source, ""
+        if self._discover:
+            for found in discover(self._home):
+                real = found.path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    yield found.path, found.tool, found.label
 
-    def entries(self) -> list[ModelEntry]:
+    def entries(self, include_hidden: bool = False) -> list[ModelEntry]:
         found: list[ModelEntry] = []
         starter = starter_model_path() if self._include_starter else None
         if starter is not None:
@@ -118,24 +154,78 @@ class ModelLibrary:
             # The file's own name field is a training-run label; show a friendly one.
             found.append(dataclasses.replace(entry, name=STARTER_NAME))
         files = [
-            (path, source)
-            for path, source in self._files()
-            if starter is None or path.resolve() != starter.resolve()
+            (path, source, label)
+            for path, source, label in self._files()
+            if (starter is None or path.resolve() != starter.resolve())
+            and (include_hidden or str(path) not in self.hidden)
         ]
+
+        def base_slug(path: Path, source: Source, label: str) -> str:
+            # Ollama's blobs are named by hash; its manifest name is the useful one.
+            return slugify(label if source == "ollama" else path.stem)
+
         slugs: dict[str, int] = {}
-        for path, _ in files:
-            slug = slugify(path.stem)
+        for path, source, label in files:
+            slug = base_slug(path, source, label)
             slugs[slug] = slugs.get(slug, 0) + 1
         taken = {STARTER_ID} if starter is not None else set()
-        for path, source in files:
-            slug = slugify(path.stem)
+        for path, source, label in files:
+            slug = base_slug(path, source, label)
             if slugs[slug] > 1 or slug in taken:
                 # Stable: from where the file is (inside the models folder, or absolute).
                 where = str(path.relative_to(self.models_dir)) if source == "library" else str(path)
                 slug = f"{slug}-{hashlib.sha1(where.encode()).hexdigest()[:6]}"
             taken.add(slug)
-            found.append(_entry(path, slug, source))
+            found.append(_entry(path, slug, source, label))
         return found
+
+    # -- changing the library -------------------------------------------------------------
+
+    def import_file(self, source: Path, mode: ImportMode = "copy") -> Path:
+        """Bring a GGUF file into the models folder (a copy, or a link to it).
+
+        The file is checked first; a copy is written under a temporary name and renamed,
+        so an interrupted import never leaves a half file that looks like a model.
+        """
+        source = source.expanduser().resolve()
+        inspect_gguf(source)  # raises InvalidModelFile with the reason
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        target = self.models_dir / source.name
+        if target.exists() or target.is_symlink():
+            raise HearthError(
+                f"{target.name} is already in the models folder.",
+                "Remove it first or rename the file you import.",
+            )
+        if mode == "link":
+            target.symlink_to(source)
+            return target
+        partial = target.with_name(f".{target.name}.importing")
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise HearthError(
+                f"Could not copy {source.name} into {self.models_dir}: {exc.strerror or exc}.",
+                "Check the free disk space, or import it as a link instead.",
+            ) from exc
+        return target
+
+    def remove(self, entry: ModelEntry) -> Literal["deleted", "hidden"]:
+        """Delete Hearth's own file; any other model is only hidden (see ``hidden``).
+
+        Callers persist ``hidden`` in the settings (``storage.hidden_models``).
+        """
+        if entry.owned:
+            try:
+                entry.path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise HearthError(f"Could not delete {entry.path}: {exc.strerror or exc}.") from exc
+            return "deleted"
+        self.hidden.add(str(entry.path))
+        return "hidden"
 
     def resolve(self, reference: str) -> ModelEntry:
         """A model by id, by unique id prefix, or by path to a GGUF file."""

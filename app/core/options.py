@@ -76,6 +76,9 @@ class ChatMessage:
 class ChatRequest:
     messages: tuple[ChatMessage, ...]
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    prompt: str | None = None
+    """A raw prompt (text completion): used as it is, without the chat template;
+    ``messages`` is then ignored."""
 
 
 @dataclass(frozen=True)

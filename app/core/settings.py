@@ -65,6 +65,31 @@ class Storage(_Section):
     models_dir: str | None = None
     """None: the models folder in Hearth's data directory."""
     extra_model_folders: list[str] = Field(default_factory=list)
+    discover_other_tools: bool = True
+    """List models from the Hugging Face cache, LM Studio, GPT4All, Jan and Ollama."""
+    hidden_models: list[str] = Field(default_factory=list)
+    """Paths of models removed from the list; files outside the models folder stay."""
+
+
+class ApiServer(_Section):
+    """The window's built-in OpenAI-compatible server (``api.*``); off by default."""
+
+    enabled: bool = False
+    port: int = Field(default=8080, ge=1, le=65_535)
+    allow_network: bool = False
+    """Listen on all interfaces, not only 127.0.0.1 (needs an API key)."""
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class RemoteEndpointEntry(_Section):
+    """An OpenAI-compatible server Hearth can use instead of a local model."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    base_url: str = Field(min_length=8, max_length=500)
+    default_model: str | None = None
+    api_key_file: str | None = None
+    """A file holding the key, for machines without a keyring (else the keyring)."""
+    timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
 
 
 class AssistantEntry(_Section):
@@ -80,8 +105,10 @@ class Settings(_Section):
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     appearance: Appearance = Field(default_factory=Appearance)
     storage: Storage = Field(default_factory=Storage)
+    api: ApiServer = Field(default_factory=ApiServer)
     assistants: list[AssistantEntry] = Field(default_factory=list)
     """The user's own assistants (the built-ins are not stored)."""
+    remotes: list[RemoteEndpointEntry] = Field(default_factory=list)
     model_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per model id: ``model.*`` and ``sampling.*`` keys that differ for that model."""
 

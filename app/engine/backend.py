@@ -7,12 +7,26 @@ llama_cpp; tests use a scripted fake with the same shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.core.options import LoadOptions, SamplingOptions
 from app.engine.protocol import BuildInfo, LoadedModel
 
 ProgressCallback = Callable[[float], bool]
+StopCheck = Callable[[], bool]
+"""Returns True when the job has been cancelled."""
+
+
+@dataclass(frozen=True)
+class EmbeddingBatch:
+    vectors: tuple[tuple[float, ...], ...]
+    """One L2-normalised vector per text, in input order."""
+    token_counts: tuple[int, ...]
+    truncated: tuple[bool, ...]
+    """Texts longer than the embedding context were cut to fit it."""
+
+
 """Receives 0..1 while loading; returning False aborts the load."""
 
 
@@ -45,6 +59,13 @@ class Backend(Protocol):
         """Evaluate what is not cached, then yield sampled tokens one at a time.
 
         The engine stops pulling when it is done; the next call reuses the cache.
+        """
+        ...
+
+    def embed(self, texts: Sequence[str], stop: StopCheck) -> EmbeddingBatch | None:
+        """Embedding vectors for ``texts``; ``None`` when ``stop`` said to stop.
+
+        Must not disturb the KV cache that ``generate`` reuses between turns.
         """
         ...
 

@@ -16,15 +16,23 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.core.errors import EngineBusy, EngineCrashed, EngineUnavailable, HearthError
+from app.core.errors import (
+    EngineBusy,
+    EngineCrashed,
+    EngineUnavailable,
+    HearthError,
+    JobCancelled,
+)
 from app.core.options import ChatRequest, LoadOptions
 from app.engine.protocol import (
     BuildInfo,
     ChatCommand,
+    EmbedCommand,
+    EmbeddingsReady,
     Event,
     HostReady,
     JobCommand,
@@ -39,19 +47,31 @@ from app.engine.transport import HostExit, Transport, TransportFactory
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["load", "chat", "unload"]
+JobKind = Literal["load", "chat", "embed", "unload"]
 EngineState = Literal["stopped", "starting", "ready", "crashed", "closed"]
 Listener = Callable[[Event], None]
+LOCAL = "local"
+"""The owner of jobs from the window and the command line."""
+_NEEDS_MODEL = ("chat", "embed")
 
 
 class Job:
     """A handle on one queued or running job; its events arrive in order."""
 
-    def __init__(self, job_id: int, kind: JobKind, command: JobCommand, internal: bool = False):
+    def __init__(
+        self,
+        job_id: int,
+        kind: JobKind,
+        command: JobCommand,
+        internal: bool = False,
+        owner: str = LOCAL,
+    ):
         self.id = job_id
         self.kind = kind
         self.command = command
         self.internal = internal
+        self.owner = owner
+        """Who asked: jobs of different owners take turns (see ``EngineClient``)."""
         self.submitted_at = time.perf_counter()
         self._events: queue.SimpleQueue[JobEvent] = queue.SimpleQueue()
         self._done = threading.Event()
@@ -131,6 +151,7 @@ class EngineClient:
         self._loaded: LoadedModel | None = None
         self._last_load: LoadOptions | None = None
         self._reload_needed = False
+        self._last_owner: str | None = None
         self.last_start_ms: float | None = None
         """Host spawn to ready, for the most recent host."""
 
@@ -140,9 +161,27 @@ class EngineClient:
         job_id = next(self._ids)
         return self._submit(Job(job_id, "load", LoadCommand(job_id, options)))
 
-    def chat(self, request: ChatRequest) -> Job:
+    def chat(
+        self, request: ChatRequest, *, owner: str = LOCAL, max_waiting: int | None = None
+    ) -> Job:
+        """Queue a chat (or raw-prompt) generation.
+
+        ``owner``: jobs of different owners take turns, so a burst from one (say the
+        API) does not make another (the window) wait behind all of it.
+        ``max_waiting``: refuse with ``EngineBusy`` when this owner already has that
+        many jobs waiting.
+        """
         job_id = next(self._ids)
-        return self._submit(Job(job_id, "chat", ChatCommand(job_id, request)))
+        job = Job(job_id, "chat", ChatCommand(job_id, request), owner=owner)
+        return self._submit(job, max_waiting)
+
+    def embed(
+        self, texts: Sequence[str], *, owner: str = LOCAL, max_waiting: int | None = None
+    ) -> Job:
+        """Embedding vectors for ``texts`` (an ``EmbeddingsReady`` event, then the end)."""
+        job_id = next(self._ids)
+        job = Job(job_id, "embed", EmbedCommand(job_id, tuple(texts)), owner=owner)
+        return self._submit(job, max_waiting)
 
     def unload(self) -> Job:
         job_id = next(self._ids)
@@ -243,13 +282,17 @@ class EngineClient:
 
     # -- queue -------------------------------------------------------------------------
 
-    def _submit(self, job: Job) -> Job:
+    def _submit(self, job: Job, max_waiting: int | None = None) -> Job:
         job._cancel = self.cancel
         with self._lock:
             if self._state == "closed":
                 raise EngineUnavailable("the engine has been shut down")
             if len(self._pending) >= self._max_queue:
                 raise EngineBusy(len(self._pending))
+            if max_waiting is not None:
+                waiting = sum(1 for queued in self._pending if queued.owner == job.owner)
+                if waiting >= max_waiting:
+                    raise EngineBusy(waiting)
             self._pending.append(job)
             try:
                 self._pump()
@@ -268,18 +311,35 @@ class EngineClient:
         if self._host is None:
             self._start_host()
         assert self._host is not None
-        job = self._pending[0]
-        if self._reload_needed and self._last_load is not None and job.kind == "chat":
+        job = self._next_turn()
+        if self._reload_needed and self._last_load is not None and job.kind in _NEEDS_MODEL:
             job_id = next(self._ids)
-            serves = self._pending[0].id
+            serves = job.id
             job = Job(job_id, "load", LoadCommand(job_id, self._last_load), internal=True)
             job.serves = serves
         else:
-            self._pending.popleft()
+            self._pending.remove(job)
+            self._last_owner = job.owner
         if job.kind == "load" or self._last_load is None:
             self._reload_needed = False
         self._current = job
         self._host.transport.send(job.command)
+
+    def _next_turn(self) -> Job:
+        """The oldest job of another owner than the last one served, else the oldest.
+
+        Loads and unloads keep their place: a chat queued after a load must run on
+        the model that load brings.
+        """
+        first = self._pending[0]
+        if first.kind not in _NEEDS_MODEL or first.owner != self._last_owner:
+            return first
+        for job in self._pending:
+            if job.kind not in _NEEDS_MODEL:
+                break
+            if job.owner != self._last_owner:
+                return job
+        return first
 
     def _start_host(self) -> None:
         generation = next(self._generations)
@@ -443,6 +503,21 @@ class EngineClient:
         for listener in listeners:
             _notify(listener, event)
         job._deliver(event)
+
+
+def collect_embeddings(job: Job, timeout: float | None = None) -> EmbeddingsReady:
+    """Wait for an embed job's vectors; raises its error, or ``JobCancelled``."""
+    result: EmbeddingsReady | None = None
+    for event in job.events(timeout):
+        if isinstance(event, EmbeddingsReady):
+            result = event
+        elif isinstance(event, JobFinished):
+            if event.error is not None:
+                raise event.error
+            if result is None:
+                raise JobCancelled()
+    assert result is not None
+    return result
 
 
 def _notify(listener: Listener, event: Event) -> None:

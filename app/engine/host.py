@@ -22,6 +22,8 @@ from app.engine.backend import Backend, BackendFactory
 from app.engine.protocol import (
     ChatCommand,
     Command,
+    EmbedCommand,
+    EmbeddingsReady,
     Event,
     HostReady,
     JobCommand,
@@ -100,6 +102,8 @@ class EngineHost:
                 finished = self._load(command)
             elif isinstance(command, ChatCommand):
                 finished = self._chat(command)
+            elif isinstance(command, EmbedCommand):
+                finished = self._embed(command)
             else:
                 finished = self._unload(command)
         except HearthError as failure:
@@ -140,6 +144,28 @@ class EngineHost:
         self._model = None
         return JobFinished(command.job_id, "stop")
 
+    def _embed(self, command: EmbedCommand) -> JobFinished:
+        job_id = command.job_id
+        if self._model is None:
+            raise NoModelLoaded()
+        started = time.perf_counter()
+        batch = self.backend.embed(command.texts, lambda: self._cancel.is_cancelled(job_id))
+        if batch is None:
+            return JobFinished(job_id, "cancelled")
+        self._channel.emit(
+            EmbeddingsReady(job_id, batch.vectors, batch.token_counts, batch.truncated)
+        )
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        stats = GenerationStats(
+            prompt_tokens=sum(batch.token_counts),
+            cached_tokens=0,
+            completion_tokens=0,
+            ttft_ms=elapsed_ms,
+            total_ms=elapsed_ms,
+            engine_ms=elapsed_ms,
+        )
+        return JobFinished(job_id, "stop", stats=stats)
+
     def _chat(self, command: ChatCommand) -> JobFinished:
         job_id = command.job_id
         model = self._model
@@ -151,10 +177,14 @@ class EngineHost:
             sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
         started = time.perf_counter()
         bos, eos = backend.special_tokens
-        rendered = render_chat_prompt(
-            model.chat_template, command.request.messages, bos_token=bos, eos_token=eos
-        )
-        tokens = backend.tokenize(rendered.text)
+        if command.request.prompt is not None:
+            prompt_text, warning = command.request.prompt, ""
+        else:
+            rendered = render_chat_prompt(
+                model.chat_template, command.request.messages, bos_token=bos, eos_token=eos
+            )
+            prompt_text, warning = rendered.text, rendered.warning
+        tokens = backend.tokenize(prompt_text)
         n_ctx = backend.context_length
         if len(tokens) >= n_ctx:
             raise ContextOverflow(len(tokens), n_ctx)
@@ -191,7 +221,7 @@ class EngineHost:
                 engine_s += after - before
                 if not first_at:
                     first_at = after
-                    emit(PromptEvaluated(job_id, len(tokens), cached, rendered.warning))
+                    emit(PromptEvaluated(job_id, len(tokens), cached, warning))
                 if token is None or is_eog(token):
                     finish = "stop"
                     break

@@ -28,6 +28,14 @@ class ChatCommand:
 
 
 @dataclass(frozen=True)
+class EmbedCommand:
+    """Embedding vectors for ``texts``, each truncated to the model's context."""
+
+    job_id: int
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class UnloadCommand:
     job_id: int
 
@@ -37,7 +45,7 @@ class ShutdownCommand:
     pass
 
 
-JobCommand = LoadCommand | ChatCommand | UnloadCommand
+JobCommand = LoadCommand | ChatCommand | EmbedCommand | UnloadCommand
 Command = JobCommand | ShutdownCommand
 
 # Host description -------------------------------------------------------------------
@@ -115,6 +123,16 @@ class TextChunk:
 
 
 @dataclass(frozen=True)
+class EmbeddingsReady:
+    """The result of an ``EmbedCommand``: one L2-normalised vector per text, in order."""
+
+    job_id: int
+    vectors: tuple[tuple[float, ...], ...]
+    token_counts: tuple[int, ...]
+    truncated: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
 class JobFinished:
     job_id: int
     finish_reason: FinishReason
@@ -128,5 +146,13 @@ class JobFinished:
         return self.error is None
 
 
-JobEvent = JobStarted | LoadProgress | ModelLoaded | PromptEvaluated | TextChunk | JobFinished
+JobEvent = (
+    JobStarted
+    | LoadProgress
+    | ModelLoaded
+    | PromptEvaluated
+    | TextChunk
+    | EmbeddingsReady
+    | JobFinished
+)
 Event = HostReady | JobEvent

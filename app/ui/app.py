@@ -9,12 +9,18 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
+from app.core.catalog import load_catalog
+from app.core.downloads import DownloadManager
 from app.core.errors import HearthError
+from app.core.hardware import Hardware, probe_hardware
+from app.core.hub import HubClient
+from app.core.secrets import HF_TOKEN
 from app.store.database import open_database
 from app.store.documents import DocumentStore
 from app.store.history import HistoryStore
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
+from app.ui.model_browser import ModelBrowser
 from app.ui.theme import apply_font_size, apply_theme, system_theme
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,32 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
     )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
+    downloads = DownloadManager(services.library.models_dir, HubClient(), services.policy)
+
+    def machine_probe() -> tuple[Hardware, bool]:
+        try:
+            offload = engine.build_info(timeout=30).gpu_offload
+        except HearthError:
+            offload = False
+        return probe_hardware(), offload
+
+    def browser_factory(parent) -> ModelBrowser:
+        try:
+            catalog = load_catalog()
+        except HearthError as error:
+            log.warning("%s", error)
+            catalog = []
+        return ModelBrowser(
+            library=services.library,
+            settings=controller.settings,
+            settings_store=services.settings_store,
+            downloads=downloads,
+            hub_factory=lambda: HubClient(token=services.secrets.get(HF_TOKEN)),
+            machine_probe=machine_probe,
+            catalog=catalog,
+            parent=parent,
+        )
+
     default_assistant = services.policy.default_assistant or services.settings.default_assistant
     window = MainWindow(
         controller,
@@ -47,6 +79,8 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         policy=services.policy,
         secrets=services.secrets,
         paths=services.paths,
+        browser_factory=browser_factory,
+        downloads=downloads,
     )
     notes = [w for w in (services.settings_store.warning, database.warning) if w]
     notes += list(services.policy.problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.assistants import find_assistant
+from app.core.downloads import DownloadManager
 from app.core.library import ModelEntry
 from app.core.paths import Paths
 from app.core.policy import NO_POLICY, Policy
@@ -28,6 +30,7 @@ from app.core.secrets import SecretStore
 from app.core.settings import SettingsStore, apply_policy
 from app.engine.protocol import LoadedModel
 from app.store.database import Database
+from app.ui.background import run_in_background
 from app.ui.banner import Banner
 from app.ui.chat_controller import ChatController
 from app.ui.citations import source_number
@@ -36,6 +39,7 @@ from app.ui.composer import Composer
 from app.ui.conversation_list import ConversationList
 from app.ui.documents_button import DocumentsButton
 from app.ui.message_view import MessageView
+from app.ui.model_browser import ModelBrowser
 from app.ui.model_picker import ModelPicker
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.sources_dialog import SourcesDialog
@@ -57,8 +61,13 @@ class MainWindow(QMainWindow):
         policy: Policy = NO_POLICY,
         secrets: SecretStore | None = None,
         paths: Paths | None = None,
+        browser_factory: Callable[[QWidget], ModelBrowser] | None = None,
+        downloads: DownloadManager | None = None,
     ) -> None:
         super().__init__()
+        self._browser_factory = browser_factory
+        self.downloads = downloads
+        self.model_browser: ModelBrowser | None = None
         self.controller = controller
         self.database = database
         self.settings_store = settings_store
@@ -145,6 +154,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_action)
         self.settings_action = self._action("Settings…", "Ctrl+,", self._settings)
         file_menu.addAction(self.settings_action)
+        self.models_action = self._action("Models…", "Ctrl+M", self.show_models)
+        self.models_action.setEnabled(self._browser_factory is not None)
+        file_menu.addAction(self.models_action)
         file_menu.addSeparator()
         file_menu.addAction(self._action("Quit", QKeySequence.StandardKey.Quit, self.close))
         chat_menu = self.menuBar().addMenu("&Chat")
@@ -317,6 +329,32 @@ class MainWindow(QMainWindow):
 
     def _choose_model(self, entry: ModelEntry) -> None:
         self.controller.choose_model(entry)
+
+    def show_models(self) -> None:
+        """The Models panel: Library, Discover, Downloads (created once, kept while open)."""
+        if self._browser_factory is None:
+            return
+        if self.model_browser is None:
+            self.model_browser = self._browser_factory(self)
+            self.model_browser.modelChosen.connect(self._load_from_browser)
+            self.model_browser.libraryChanged.connect(self.refresh_models)
+        self.model_browser.show()
+        self.model_browser.raise_()
+        self.model_browser.activateWindow()
+
+    def _load_from_browser(self, entry: ModelEntry) -> None:
+        self.refresh_models(select=entry.id)
+        self.controller.choose_model(entry)
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Rescan the library off the GUI thread and update the picker."""
+        current = select or (self.controller.entry.id if self.controller.entry else None)
+
+        def listed(entries, error) -> None:
+            if error is None:
+                self.picker.set_entries(entries, current)
+
+        run_in_background(self.controller.library.entries, listed, self)
 
     def _load_progress(self, fraction: float) -> None:
         self.picker.show_progress(fraction)
@@ -504,5 +542,7 @@ class MainWindow(QMainWindow):
         self._ui_state.sync()
         if self.collections_dialog is not None:
             self.collections_dialog.reject()  # cancels indexing that is still running
+        if self.downloads is not None:
+            self.downloads.shutdown()  # pauses: the parts are resumed next time
         self.controller.shutdown()
         super().closeEvent(event)

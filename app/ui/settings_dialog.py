@@ -85,6 +85,7 @@ PAGES: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("storage.models_dir", "Models folder (empty = default)"),
             ("storage.extra_model_folders", 'More model folders (JSON list: ["/path"])'),
+            ("storage.discover_other_tools", "List models of other apps (Ollama, LM Studio...)"),
             ("default_model", "Default model id"),
             ("default_assistant", "Default assistant"),
         ],

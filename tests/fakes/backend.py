@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import signal
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from app.core.errors import ModelLoadError
+from app.core.errors import EmbeddingsUnsupported, ModelLoadError
 from app.core.options import LoadOptions, SamplingOptions
 from app.core.prompting import CHATML_TEMPLATE
-from app.engine.backend import ProgressCallback
+from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
 from app.engine.protocol import BuildInfo, LoadedModel
 
 EOS = 0
@@ -34,6 +37,7 @@ class Script:
     fail_start: bool = False
     echo_prompt: bool = False
     """Answer with the rendered prompt itself, to see what reached the model."""
+    can_embed: bool = True
 
 
 class ScriptedBackend:
@@ -113,6 +117,17 @@ class ScriptedBackend:
             yield FIRST_TOKEN + index
         yield EOS
 
+    def embed(self, texts: Sequence[str], stop: StopCheck) -> EmbeddingBatch | None:
+        if not self.script.can_embed:
+            raise EmbeddingsUnsupported("scripted")
+        vectors = []
+        for text in texts:
+            if stop():
+                return None
+            vectors.append(bag_of_words_vector(text))
+        counts = tuple(len(self.tokenize(text)) for text in texts)
+        return EmbeddingBatch(tuple(vectors), counts, tuple(False for _ in texts))
+
     def token_piece(self, token: int) -> bytes:
         if token >= ECHO:
             return bytes([token - ECHO])
@@ -120,3 +135,15 @@ class ScriptedBackend:
 
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOS
+
+
+EMBEDDING_SIZE = 64
+
+
+def bag_of_words_vector(text: str) -> tuple[float, ...]:
+    """A deterministic stand-in embedding: texts sharing words point the same way."""
+    counts = [0.0] * EMBEDDING_SIZE
+    for word in re.findall(r"\w+", text.lower()):
+        counts[zlib.crc32(word.encode()) % EMBEDDING_SIZE] += 1.0
+    norm = math.sqrt(sum(c * c for c in counts)) or 1.0
+    return tuple(c / norm for c in counts)

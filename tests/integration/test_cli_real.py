@@ -101,6 +101,9 @@ def test_info_says_whether_gpu_offload_works_and_how_to_get_it():
         assert data["devices"]
     else:
         assert "GGML_CUDA=on" in data["note"]
+    hardware = data["hardware"]
+    assert 0 < hardware["available_ram"] <= hardware["total_ram"]
+    assert hardware["gpus"] or hardware["gpu_problem"]
 
 
 def test_an_engine_crash_is_one_clear_line():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import struct
 
 import pytest
 from fastapi.testclient import TestClient
@@ -160,5 +162,101 @@ def test_no_cors_headers_unless_origins_are_configured(api):
         assert allowed.headers["access-control-allow-origin"] == "https://intranet.example"
         other = client.get("/v1/models", headers={"origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+    finally:
+        engine.shutdown()
+
+
+def test_text_completion_uses_the_raw_prompt_and_has_openai_shape():
+    engine, client = make(Script(echo_prompt=True))
+    try:
+        body = {"model": "scripted", "prompt": "Once upon a", "max_tokens": 100}
+        data = client.post("/v1/completions", json=body).json()
+        assert data["object"] == "text_completion" and data["id"].startswith("cmpl-")
+        assert data["choices"][0]["text"] == "Once upon a"  # no chat template around it
+        assert data["choices"][0]["finish_reason"] == "stop"
+        echoed = client.post("/v1/completions", json={**body, "echo": True}).json()
+        assert echoed["choices"][0]["text"] == "Once upon aOnce upon a"
+    finally:
+        engine.shutdown()
+
+
+def test_streamed_text_completion_and_usage_at_the_end(api):
+    body = {"prompt": "Hi", "stream": True, "stream_options": {"include_usage": True}}
+    with api.stream("POST", "/v1/completions", json=body) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == "Hello, world!"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 4
+
+
+def test_several_prompts_in_one_request_are_refused_clearly(api):
+    response = api.post("/v1/completions", json={"prompt": ["a", "b"]})
+    assert response.status_code == 400
+    assert "one prompt" in response.json()["error"]["message"]
+
+
+def test_embeddings_in_float_and_base64_agree(api):
+    body = {"model": "scripted", "input": ["cats and dogs", "dogs and cats"]}
+    data = api.post("/v1/embeddings", json=body).json()
+    assert data["object"] == "list" and [d["index"] for d in data["data"]] == [0, 1]
+    first = data["data"][0]["embedding"]
+    assert first == pytest.approx(data["data"][1]["embedding"])
+    assert data["usage"]["prompt_tokens"] == 26
+    packed = api.post("/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
+    raw = base64.b64decode(packed["data"][0]["embedding"])
+    assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == pytest.approx(first, abs=1e-6)
+
+
+def test_a_model_that_cannot_embed_gets_a_400():
+    engine, client = make(Script(can_embed=False))
+    try:
+        response = client.post("/v1/embeddings", json={"input": "x"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "model_not_supported"
+    finally:
+        engine.shutdown()
+
+
+def test_a_request_for_another_model_is_a_404_with_openai_code(api):
+    response = api.post("/v1/chat/completions", json=chat_body(model="gpt-4o"))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+
+
+def test_the_window_server_follows_the_window_model_and_logs_requests():
+    current: list[str | None] = [None]
+    seen: list[tuple[str, int]] = []
+    engine, client = make(
+        current_model=lambda: current[0], on_request=lambda r: seen.append((r.path, r.status))
+    )
+    try:
+        assert client.get("/v1/models").json()["data"] == []
+        refused = client.post("/v1/chat/completions", json=chat_body(model=""))
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "no_model"
+        current[0] = "picked-in-window"
+        assert client.get("/v1/models").json()["data"][0]["id"] == "picked-in-window"
+        answer = client.post("/v1/chat/completions", json=chat_body(model="picked-in-window"))
+        assert answer.json()["model"] == "picked-in-window"
+        assert seen == [
+            ("/v1/models", 200),
+            ("/v1/chat/completions", 503),
+            ("/v1/models", 200),
+            ("/v1/chat/completions", 200),
+        ]
+    finally:
+        engine.shutdown()
+
+
+def test_the_api_share_of_the_queue_is_capped_but_the_window_still_gets_in():
+    script = Script(pieces=tuple(b"w " for _ in range(200)), token_delay_s=0.01)
+    engine, client = make(script, max_queue=1)
+    try:
+        engine.chat(engine_request(), owner="api")  # running
+        engine.chat(engine_request(), owner="api")  # the API's one waiting place
+        response = client.post("/v1/chat/completions", json=chat_body())
+        assert response.status_code == 429
+        assert response.json()["error"]["type"] == "rate_limit_error"
+        assert engine.chat(engine_request()).id  # the window's job is still accepted
     finally:
         engine.shutdown()

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from app.core.errors import ContextOverflow, ModelLoadError, NoModelLoaded
+from app.core.errors import ContextOverflow, EmbeddingsUnsupported, ModelLoadError, NoModelLoaded
 from app.core.options import ChatMessage, ChatRequest, LoadOptions, SamplingOptions
-from app.engine.client import EngineClient
+from app.engine.client import EngineClient, collect_embeddings
 from app.engine.protocol import (
     JobFinished,
     LoadProgress,
@@ -213,3 +213,27 @@ def test_a_cancel_before_the_first_token_reports_no_time_to_first_token(engine):
     finished = job.wait(5)
     assert finished.finish_reason == "cancelled"
     assert finished.stats is not None and finished.stats.ttft_ms >= 0
+
+
+def test_a_raw_prompt_reaches_the_model_as_it_is_without_the_chat_template(engine):
+    client = engine(Script(echo_prompt=True))
+    job = client.chat(ChatRequest((), SamplingOptions(max_tokens=200), prompt="Once upon a"))
+    assert job.wait(5).text == "Once upon a"
+
+
+def test_embeddings_come_back_in_order_one_vector_per_text(engine):
+    client = engine()
+    texts = ["cats and dogs", "the stock market", "dogs and cats"]
+    result = collect_embeddings(client.embed(texts), timeout=5)
+    assert len(result.vectors) == 3
+    assert result.token_counts == tuple(len(t) for t in texts)
+    same = sum(a * b for a, b in zip(result.vectors[0], result.vectors[2], strict=True))
+    other = sum(a * b for a, b in zip(result.vectors[0], result.vectors[1], strict=True))
+    assert same == pytest.approx(1.0) and other < 0.5
+
+
+def test_embeddings_need_a_model_and_one_that_can_embed(engine):
+    with pytest.raises(NoModelLoaded):
+        collect_embeddings(engine(load=False).embed(["x"]), timeout=5)
+    with pytest.raises(EmbeddingsUnsupported):
+        collect_embeddings(engine(Script(can_embed=False)).embed(["x"]), timeout=5)

@@ -237,3 +237,45 @@ def test_an_engine_that_fails_to_spawn_is_a_clear_error_and_the_next_try_starts_
         assert job.wait(1).text == "ok"
     finally:
         engine.shutdown()
+
+
+def test_owners_take_turns_so_a_burst_from_the_api_does_not_starve_the_window(hosts):
+    engine = EngineClient(lambda: ManualTransport(hosts), max_queue=16)
+    try:
+        running = engine.chat(REQUEST, owner="api")
+        burst = [engine.chat(REQUEST, owner="api") for _ in range(4)]
+        window = engine.chat(REQUEST)  # queued last
+        host = hosts[0]
+        host.emit(JobFinished(running.id, "stop", text="", stats=_stats()))
+        # The window's job goes next, ahead of the API's earlier ones.
+        assert host.sent[-1].job_id == window.id
+        host.emit(JobFinished(window.id, "stop", text="", stats=_stats()))
+        assert host.sent[-1].job_id == burst[0].id  # then the API, in its own order
+    finally:
+        engine.shutdown()
+
+
+def test_a_per_owner_limit_refuses_only_that_owner(hosts):
+    engine = EngineClient(lambda: ManualTransport(hosts), max_queue=16)
+    try:
+        engine.chat(REQUEST, owner="api", max_waiting=2)  # runs at once
+        engine.chat(REQUEST, owner="api", max_waiting=2)
+        engine.chat(REQUEST, owner="api", max_waiting=2)
+        with pytest.raises(EngineBusy):
+            engine.chat(REQUEST, owner="api", max_waiting=2)
+        assert engine.chat(REQUEST).id  # the window is not refused
+    finally:
+        engine.shutdown()
+
+
+def test_a_crash_during_an_embed_job_reloads_the_model_before_the_next_one(client, hosts):
+    _load(client, hosts)
+    first = client.embed(["a"])
+    hosts[0].exit()
+    assert first.wait(1).finish_reason == "crashed"
+    second = client.embed(["b"])
+    fresh = hosts[1]
+    fresh.ready()
+    assert isinstance(fresh.sent[0], LoadCommand)  # the model comes back first
+    fresh.emit(JobFinished(fresh.sent[0].job_id, "stop"))
+    assert fresh.sent[-1].job_id == second.id

@@ -559,8 +559,11 @@ def test_long_open_fence_is_not_reparsed() -> None:
     inside = [t for t in tails if "<pre" in t]
     assert len(inside) > len(tails) // 2
     assert all("<span" not in t and "<b>" not in t for t in inside)
-    print(f"\nopen fence of {len(line) * 600} chars: max update={max(times[2:]) * 1e3:.3f}ms")
-    assert max(times[2:]) < 0.010
+    # The 90th percentile, not the maximum: one preemption on a busy machine is not a
+    # reparse, and a reparse of the whole fence would make most updates slow.
+    p90 = sorted(times[2:])[int(len(times[2:]) * 0.9)]
+    print(f"\nopen fence of {len(line) * 600} chars: p90 update={p90 * 1e3:.3f}ms")
+    assert p90 < 0.010
 
 
 def test_render_small_message_is_fast() -> None:

@@ -16,10 +16,13 @@ import llama_cpp
 import llama_cpp.llama_cpp as llama_c
 import numpy as np
 
-from app.core.errors import InvalidModelFile, ModelLoadError
+from app.core.errors import EmbeddingsUnsupported, InvalidModelFile, ModelLoadError
+from app.core.fit import suggest_gpu_layers
 from app.core.gguf_inspect import inspect_gguf
+from app.core.hardware import probe_hardware
 from app.core.options import AUTO, LoadOptions, SamplingOptions
-from app.engine.backend import ProgressCallback
+from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
+from app.engine.backends.llama_embeddings import EmbeddingContext
 from app.engine.protocol import BuildInfo, LoadedModel
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,8 @@ class LlamaBackend:
         self._build: BuildInfo | None = None
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        self._embedder: EmbeddingContext | None = None
+        self._threads: int | None = None
 
     def build_info(self) -> BuildInfo:
         if self._build is None:
@@ -139,12 +144,17 @@ class LlamaBackend:
         except InvalidModelFile as exc:
             raise ModelLoadError(path, exc.reason, exc.hint) from exc
         build = self.build_info()
-        gpu_layers = options.gpu_layers
-        if gpu_layers == AUTO:
-            gpu_layers = -1 if build.gpu_offload else 0
         n_ctx = options.context_length
         if info.context_length:
             n_ctx = min(n_ctx, info.context_length)
+        gpu_layers = options.gpu_layers
+        if gpu_layers == AUTO:
+            # All layers when they fit in free VRAM, else as many as fit (docs/models.md).
+            gpu_layers = 0
+            if build.gpu_offload:
+                gpu_layers = suggest_gpu_layers(
+                    info, n_ctx, options.kv_cache_type, probe_hardware(), offload=True
+                )
 
         cancelled = False
 
@@ -172,6 +182,7 @@ class LlamaBackend:
         progress(1.0)
 
         self._llm = llm
+        self._threads = options.threads
         model = llm._model
         bos_id, eos_id = model.token_bos(), model.token_eos()
         self._special = (
@@ -239,6 +250,9 @@ class LlamaBackend:
 
     def unload(self) -> None:
         llm, self._llm = self._llm, None
+        embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()  # before its model
         self._model = None
         self._pieces = {}
         self._eog = {}
@@ -293,6 +307,14 @@ class LlamaBackend:
             repeat_penalty=sampling.repeat_penalty,
         )
         return generator
+
+    def embed(self, texts: Sequence[str], stop: StopCheck) -> EmbeddingBatch | None:
+        if self._embedder is None:
+            try:
+                self._embedder = EmbeddingContext(self._loaded, self._threads)
+            except ValueError as exc:
+                raise EmbeddingsUnsupported(self._model.name if self._model else "") from exc
+        return self._embedder.embed(texts, stop)
 
     def token_piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

@@ -91,10 +91,12 @@ def _add(store: DocumentStore, args: argparse.Namespace) -> int:
     import threading
 
     from app.docs.indexer import Indexer, IndexProgress
+    from app.store.documents import collection_name_problem
 
     existing = store.find_collection(args.name)
-    if existing is not None and existing.attachments:
-        raise UsageError(f"The name '{args.name}' is reserved; choose another.")
+    name_problem = collection_name_problem(args.name)
+    if name_problem:
+        raise UsageError(name_problem, "Choose another name.")
     if args.folder is None and existing is None:
         raise UsageError(f"Give the folder to index: hearth docs add {args.name} FOLDER")
     folder = Path(args.folder).expanduser().resolve() if args.folder else None

@@ -23,6 +23,18 @@ from app.store.timestamps import Clock, format_ts, parse_ts, utc_now
 
 ATTACHMENTS_PREFIX = "chat-"
 """Names of the collections that hold a conversation's attached files."""
+NAME_LENGTH = 80
+
+
+def collection_name_problem(name: str) -> str:
+    """Why ``name`` cannot name a collection ("" when it can)."""
+    if not name.strip():
+        return "A collection needs a name."
+    if len(name) > NAME_LENGTH:
+        return f"A collection name has at most {NAME_LENGTH} characters."
+    if name.startswith(ATTACHMENTS_PREFIX) and name[len(ATTACHMENTS_PREFIX) :].isdigit():
+        return f"Names like '{name}' are kept for the files attached to conversations."
+    return ""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from app.core.options import ChatMessage, ChatRequest
 from app.core.policy import NO_POLICY, Policy
 from app.core.settings import Settings
 from app.docs.grounding import Grounding, ground
-from app.docs.indexer import Indexer, IndexReport
+from app.docs.indexer import Indexer, IndexReport, scan_folder
 from app.docs.retrieval import Retriever
 from app.engine.client import EngineClient
 from app.engine.protocol import JobFinished, LoadedModel
@@ -448,8 +448,14 @@ class ChatController(QObject):
     def attach_files(self, paths: list[Path], system_prompt: str = "") -> None:
         """Read files into the current conversation (started now if it is new)."""
         store = self.documents
-        if store is None or not paths:
+        files: list[Path] = []
+        for path in paths:  # a dropped folder brings the documents in it
+            files.extend(scan_folder(path)[0] if path.is_dir() else [path])
+        if store is None or not files:
+            if paths and not files:
+                self.notice.emit("There is no document Hearth can read there.")
             return
+        paths = files
         conversation_id = self.current_id
         if conversation_id is None:
             conversation_id = self._create_conversation(system_prompt)

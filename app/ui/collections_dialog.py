@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import HearthError
 from app.docs.indexer import Indexer, IndexReport
-from app.store.documents import DocumentStore
+from app.store.documents import DocumentStore, collection_name_problem
 from app.ui.bridges.indexing import IndexJob
 
 
@@ -154,6 +154,10 @@ class CollectionsDialog(QDialog):
             self.add_folder(Path(folder), name.strip())
 
     def add_folder(self, folder: Path, name: str) -> bool:
+        problem = collection_name_problem(name)
+        if problem:
+            QMessageBox.warning(self, "Choose another name", problem)
+            return False
         if self.store.find_collection(name) is not None:
             QMessageBox.warning(self, "Name taken", f"A collection named “{name}” exists.")
             return False

@@ -114,6 +114,19 @@ def test_the_grounded_prompt_reaches_the_model_and_the_history_keeps_the_questio
     assert "Question: When does the canteen open?" in echoed
 
 
+def test_a_dropped_folder_attaches_the_documents_in_it(make_window, qtbot, tmp_path: Path):
+    window = make_window()
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# A\n\nAlpha.", "utf-8")
+    (folder / "sub" / "b.txt").write_text("Bravo.", "utf-8")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8")
+    drop_files(window.composer.edit, [folder])
+    wait_attached(qtbot, window)
+    assert window.composer.attachments.text() == "Attached: a.md, b.txt"
+    assert window.statusBar().currentMessage() == "Attached 2 file(s)."
+
+
 def test_the_attach_button_and_an_unreadable_file(make_window, qtbot, tmp_path, monkeypatch):
     window = make_window()
     broken = tmp_path / "broken.pdf"

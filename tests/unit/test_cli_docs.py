@@ -90,3 +90,8 @@ def test_a_collection_keeps_its_folder(folder: Path, tmp_path: Path, capsys):
     other.mkdir()
     assert main(["docs", "add", "company", str(other)]) == 2
     assert f"Collection 'company' indexes {folder}." in capsys.readouterr().err
+
+
+def test_names_kept_for_attachments_are_refused(folder: Path, capsys):
+    assert main(["docs", "add", "chat-7", str(folder)]) == 2
+    assert "kept for the files attached to conversations" in capsys.readouterr().err

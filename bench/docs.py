@@ -14,11 +14,14 @@ hand-written PDF writer the tests use. Measured in one run, on one machine:
   passage, ranked by the number of words found), on the same questions;
 - **retrieval quality**: recall@5 on the question set of ``tests/fakes/corpus.py``
   (company documents in every format among meeting-minute distractors), BM25 alone and
-  fused with a deterministic concept embedder (a stand-in: no embedding model ships).
+  fused with a deterministic concept embedder (a stand-in: no embedding model ships);
+  with ``--starter-vectors``, also with the starter model's own vectors through the
+  engine's embedding job (a chat model, not an embedding model).
 
     python bench/docs.py                # full run
     python bench/docs.py --quick        # 200 pages, 100 questions
     python bench/docs.py --write-docs   # also rewrite the results in docs/benchmarks.md
+    python bench/docs.py --starter-vectors  # add recall with the starter's vectors (slow)
 """
 
 from __future__ import annotations
@@ -142,7 +145,36 @@ def recall(collection: Collection, retriever: Retriever, mode: Mode) -> float:
     return found / len(QUESTIONS)
 
 
-def run(pages: int, queries: int) -> str:
+def starter_recall(folder: Path, root: Path) -> tuple[float, float, float]:
+    """Recall@5 with the starter model's own vectors (not an embedding model): BM25,
+    fused, and vectors alone."""
+    from app.cli.common import open_model
+    from app.docs.embedding import EngineEmbedder
+    from app.main import build_services
+
+    os.environ.setdefault("HEARTH_HOME", str(root / "home"))  # never the user's folders
+    opened = open_model(build_services(), None)
+    try:
+        loaded = opened.client.load(opened.options).wait(300)
+        assert loaded.ok, loaded.error
+        embedder = EngineEmbedder(opened.client, opened.id)
+        database = open_database(root / "starter.db")
+        store = DocumentStore(database)
+        collection = store.create_collection("company", folder=str(folder))
+        Indexer(store, embedder).index_folder(collection)
+        collection = store.collection(collection.id)
+        figures = (
+            recall(collection, Retriever(store), "bm25"),
+            recall(collection, Retriever(store, embedder), "auto"),
+            recall(collection, Retriever(store, embedder, min_similarity=-1.0), "vector"),
+        )
+        database.close()
+        return figures
+    finally:
+        opened.client.shutdown()
+
+
+def run(pages: int, queries: int, starter: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="hearth-bench-docs-") as tmp:
         root = Path(tmp)
         chars = write_pages(root / "pages", pages)
@@ -174,6 +206,7 @@ def run(pages: int, queries: int) -> str:
         recall_bm25 = recall(company, Retriever(quality), "bm25")
         recall_fused = recall(company, Retriever(quality, embedder), "auto")
         quality_db.close()
+        with_starter = starter_recall(corpus, root) if starter else None
 
     p50, p95 = percentile(bm25, 0.5), percentile(bm25, 0.95)
     l50, l95 = percentile(like, 0.5), percentile(like, 0.95)
@@ -207,6 +240,15 @@ def run(pages: int, queries: int) -> str:
             "",
         ),
     ]
+    if with_starter is not None:
+        rows.append(
+            (
+                "Recall@5 with the starter model's vectors",
+                "BM25 {:.2f}, fused {:.2f}, vectors alone {:.2f}".format(*with_starter),
+                "",
+                "",
+            )
+        )
     table = "\n".join(f"| {' | '.join(row)} |" for row in rows)
     return (
         f"Run {when} on {platform.machine()} with {os.cpu_count()} CPUs, Python "
@@ -233,9 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS_PATH}")
+    parser.add_argument(
+        "--starter-vectors",
+        action="store_true",
+        help="also measure recall with the starter model's vectors (minutes on a CPU)",
+    )
     args = parser.parse_args(argv)
     pages, queries = (200, 100) if args.quick else (args.pages, args.queries)
-    report = run(pages, queries)
+    report = run(pages, queries, args.starter_vectors)
     print(report)
     if args.write_docs:
         write_docs(report)

@@ -18,10 +18,12 @@ from app.cli.common import (
     positive_int,
     print_json,
 )
-from app.core.options import ChatMessage, ChatRequest, LoadOptions, SamplingOptions
+from app.core.options import ChatMessage, ChatRequest, SamplingOptions
 
 if TYPE_CHECKING:
+    from app.docs.embedding import EngineEmbedder
     from app.docs.grounding import Grounding
+    from app.engine.client import EngineClient
     from app.main import Services
     from app.store.documents import Passage
 
@@ -88,16 +90,7 @@ def run_ask(args: argparse.Namespace) -> int:
     messages.append(ChatMessage("user", prompt))
     passages: tuple[Passage, ...] = ()
     if args.docs:
-        grounding = _ground(
-            services,
-            args.docs,
-            question=prompt,
-            system=args.system or "",
-            options=options,
-            sampling=sampling,
-        )
-        messages = list(grounding.messages)
-        passages = grounding.passages
+        _check_collections(services, args.docs)  # before the model loads: fail fast
 
     progress = Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json)
     client = opened.client
@@ -119,6 +112,18 @@ def run_ask(args: argparse.Namespace) -> int:
         if loaded.finish_reason == "cancelled":
             return EXIT_INTERRUPTED
         model = client.loaded_model
+        if args.docs:
+            grounding = _ground(
+                services,
+                args.docs,
+                question=prompt,
+                system=args.system or "",
+                context_length=model.context_length if model else options.context_length,
+                sampling=sampling,
+                engine=(client, opened.id),
+            )
+            messages = list(grounding.messages)
+            passages = grounding.passages
         job = client.chat(ChatRequest(tuple(messages), sampling))
         finished: JobFinished | None = None
         interrupted = False
@@ -173,31 +178,61 @@ def run_ask(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if finished.finish_reason == "cancelled" else EXIT_OK
 
 
+def _check_collections(services: Services, names: list[str]) -> None:
+    from app.cli.docs import document_store, find_collection
+
+    with document_store(services) as store:
+        for name in names:
+            find_collection(store, name)
+
+
 def _ground(
     services: Services,
     names: list[str],
     *,
     question: str,
     system: str,
-    options: LoadOptions,
+    context_length: int,
     sampling: SamplingOptions,
+    engine: tuple[EngineClient, str],
 ) -> Grounding:
-    """The question with the passages of these collections that answer it."""
-    from app.cli.docs import document_store, find_collection
+    """The question with the passages of these collections that answer it.
+
+    Vector search joins in when a collection was indexed with vectors: from the model
+    that answers (``engine``: its client and model id), or from another model, loaded
+    in a second engine for the question's vector.
+    """
+    from app.cli.common import Progress
+    from app.cli.docs import document_store, engine_embedder, find_collection
+    from app.docs.embedding import EngineEmbedder
     from app.docs.grounding import ground
     from app.docs.retrieval import Retriever
 
+    client, model_id = engine
     with document_store(services) as store:
         collections = [find_collection(store, name) for name in dict.fromkeys(names)]
-        return ground(
-            store,
-            Retriever(store),
-            collections,
-            question,
-            context_length=options.context_length,
-            max_tokens=sampling.max_tokens,
-            system=system,
-        )
+        models = sorted({c.embedding_model for c in collections if c.embedding_model})
+        extra: EngineClient | None = None
+        embedder: EngineEmbedder = EngineEmbedder(client, model_id)
+        try:
+            if models and model_id not in models:
+                # The vectors come from another model (an embedding model, say): load it
+                # in an engine of its own, for the question's vector only.
+                extra, embedder = engine_embedder(
+                    services, models[0], Progress(sys.stderr, enabled=False)
+                )
+            return ground(
+                store,
+                Retriever(store, embedder),
+                collections,
+                question,
+                context_length=context_length,
+                max_tokens=sampling.max_tokens,
+                system=system,
+            )
+        finally:
+            if extra is not None:
+                extra.shutdown()
 
 
 def _sources_text(passages: tuple[Passage, ...]) -> str:

@@ -23,6 +23,8 @@ from app.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from app.docs.embedding import EngineEmbedder
+    from app.engine.client import EngineClient
     from app.main import Services
     from app.store.documents import Collection, DocumentStore
 
@@ -37,6 +39,12 @@ def register(commands: Commands) -> None:
     )
     add.add_argument("name", metavar="NAME", help="the collection's name")
     add.add_argument("folder", metavar="FOLDER", nargs="?", help="default: the collection's folder")
+    add.add_argument(
+        "--vectors",
+        action="store_true",
+        help="also store vectors from a model, for search by meaning (fused with words)",
+    )
+    add.add_argument("-m", "--model", help="the model for --vectors (default: default model)")
     add.add_argument("--json", action="store_true")
     listing = actions.add_parser("list", help="list collections and files that could not be read")
     listing.add_argument("--json", action="store_true")
@@ -44,6 +52,9 @@ def register(commands: Commands) -> None:
     search.add_argument("name", metavar="NAME")
     search.add_argument("query", metavar="QUERY")
     search.add_argument("-k", "--limit", type=positive_int, default=5)
+    search.add_argument(
+        "--words", action="store_true", help="search by words only, even with vectors stored"
+    )
     search.add_argument("--json", action="store_true")
     remove = actions.add_parser("remove", help="forget a collection (the files stay)")
     remove.add_argument("name", metavar="NAME")
@@ -76,18 +87,18 @@ def run_docs(args: argparse.Namespace) -> int:
     services = load_services()
     with document_store(services) as store:
         if args.docs_command == "add":
-            return _add(store, args)
+            return _add(services, store, args)
         if args.docs_command == "list":
             return _list(store, args)
         if args.docs_command == "search":
-            return _search(store, args)
+            return _search(services, store, args)
         collection = find_collection(store, args.name)
         store.remove_collection(collection.id)
         sys.stderr.write(f"hearth: removed collection '{collection.name}'\n")
         return EXIT_OK
 
 
-def _add(store: DocumentStore, args: argparse.Namespace) -> int:
+def _add(services: Services, store: DocumentStore, args: argparse.Namespace) -> int:
     import threading
 
     from app.docs.indexer import Indexer, IndexProgress
@@ -119,12 +130,24 @@ def _add(store: DocumentStore, args: argparse.Namespace) -> int:
         progress.show(f"Indexing {state.done}/{state.total} files", state.fraction)
 
     cancel = threading.Event()
+    client: EngineClient | None = None
     try:
-        report = Indexer(store).index_folder(collection, show, cancel)
+        embedder = None
+        if args.vectors:
+            client, embedder = engine_embedder(services, args.model, progress)
+        elif collection.embedding_model is not None:
+            sys.stderr.write(
+                f"hearth: note: without --vectors, the vectors of {collection.embedding_model} "
+                "are dropped and search is by words.\n"
+            )
+        report = Indexer(store, embedder).index_folder(collection, show, cancel)
     except KeyboardInterrupt:
         progress.clear()
         sys.stderr.write("hearth: indexing stopped; what was indexed so far is kept.\n")
         return EXIT_INTERRUPTED
+    finally:
+        if client is not None:
+            client.shutdown()
     progress.clear()
     summary = store.summary(collection.id)
     if args.json:
@@ -190,12 +213,21 @@ def _list(store: DocumentStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _search(store: DocumentStore, args: argparse.Namespace) -> int:
+def _search(services: Services, store: DocumentStore, args: argparse.Namespace) -> int:
     from app.docs.grounding import passage_label
     from app.docs.retrieval import Retriever
 
     collection = find_collection(store, args.name)
-    hits = Retriever(store).search([collection], args.query, limit=args.limit)
+    client: EngineClient | None = None
+    embedder = None
+    try:
+        if collection.embedding_model is not None and not args.words:
+            progress = Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json)
+            client, embedder = engine_embedder(services, collection.embedding_model, progress)
+        hits = Retriever(store, embedder).search([collection], args.query, limit=args.limit)
+    finally:
+        if client is not None:
+            client.shutdown()
     if args.json:
         print_json(
             [
@@ -206,6 +238,8 @@ def _search(store: DocumentStore, args: argparse.Namespace) -> int:
                     "heading": hit.passage.heading,
                     "text": hit.passage.text,
                     "score": round(hit.score, 5),
+                    "bm25_rank": hit.bm25_rank,
+                    "vector_rank": hit.vector_rank,
                 }
                 for rank, hit in enumerate(hits, start=1)
             ]
@@ -220,3 +254,33 @@ def _search(store: DocumentStore, args: argparse.Namespace) -> int:
         snippet = textwrap.shorten(p.text, 300, placeholder=" …")
         sys.stdout.write(textwrap.indent(textwrap.fill(snippet, 96), "    ") + "\n\n")
     return EXIT_OK
+
+
+def engine_embedder(
+    services: Services, reference: str | None, progress: Progress
+) -> tuple[EngineClient, EngineEmbedder]:
+    """An engine with ``reference`` (or the default model) loaded, to make vectors."""
+    from app.cli.common import open_model
+    from app.docs.embedding import EngineEmbedder
+    from app.engine.protocol import LoadProgress
+
+    opened = open_model(services, reference)
+    client = opened.client
+    try:
+        load = client.load(opened.options)
+        try:
+            for event in load.events():
+                if isinstance(event, LoadProgress):
+                    progress.show(f"Loading {opened.name}", event.fraction)
+            loaded = load.wait()
+        except KeyboardInterrupt:
+            load.cancel()
+            raise
+        finally:
+            progress.clear()
+        if loaded.error is not None:
+            raise loaded.error
+    except BaseException:
+        client.shutdown()
+        raise
+    return client, EngineEmbedder(client, opened.id)

@@ -1,8 +1,8 @@
 """Vectors for passages and questions: the small interface retrieval needs, and storage.
 
-An :class:`Embedder` turns texts into vectors (an embedding model through the engine,
-or a deterministic fake in tests). Vectors are stored as little-endian float32 bytes,
-normalised to unit length so a dot product is the cosine similarity.
+An :class:`Embedder` turns texts into vectors: :class:`EngineEmbedder` asks the model
+loaded in the engine, tests use a deterministic fake. Vectors are stored as little-endian
+float32 bytes, normalised to unit length so a dot product is the cosine similarity.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from app.engine.client import EngineClient, collect_embeddings
 
 EMBED_BATCH = 32
 
@@ -51,3 +53,26 @@ def embed_all(embedder: Embedder, texts: Sequence[str]) -> list[bytes]:
         vectors = embedder.embed(texts[start : start + EMBED_BATCH])
         blobs.extend(to_blob(vector) for vector in vectors)
     return blobs
+
+
+class EngineEmbedder:
+    """Vectors from the model loaded in Hearth's engine (an embedding job per batch).
+
+    ``model_id`` names that model (its library id): the caller loads it first. The
+    engine embeds on a second context over the same weights, so a chat's warm cache
+    is left alone.
+    """
+
+    def __init__(self, client: EngineClient, model_id: str, timeout: float | None = 600) -> None:
+        self._client = client
+        self._model_id = model_id
+        self._timeout = timeout
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        job = self._client.embed(list(texts))
+        result = collect_embeddings(job, self._timeout)
+        return [list(vector) for vector in result.vectors]

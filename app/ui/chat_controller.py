@@ -24,6 +24,7 @@ from app.core.library import ModelEntry, ModelLibrary, require_model_permitted
 from app.core.options import ChatMessage, ChatRequest
 from app.core.policy import NO_POLICY, Policy
 from app.core.settings import Settings
+from app.docs.embedding import EngineEmbedder
 from app.docs.grounding import Grounding, ground
 from app.docs.indexer import Indexer, IndexReport, scan_folder
 from app.docs.retrieval import Retriever
@@ -325,10 +326,13 @@ class ChatController(QObject):
             else self.settings.for_model(entry.id).load_options(str(entry.path)).context_length
         )
 
+        # Vectors stored by the model that answers (hearth docs add --vectors) join in.
+        embedder = EngineEmbedder(self.engine, entry.id)
+
         def retrieve() -> Grounding:
             return ground(
                 store,
-                Retriever(store),
+                Retriever(store, embedder),
                 collections,
                 question,
                 context_length=context_length,
@@ -413,6 +417,13 @@ class ChatController(QObject):
     def sources(self, message_id: int) -> list[Source]:
         """The passages an answer was given (numbered as it cites them)."""
         return self._sources.get(message_id, [])
+
+    def embedder_for(self, model_id: str) -> EngineEmbedder | None:
+        """Vectors from the engine, when ``model_id`` is the model loaded now."""
+        entry = self.entry
+        if entry is None or entry.id != model_id or self.loaded is None:
+            return None
+        return EngineEmbedder(self.engine, model_id)
 
     def conversation_collections(self, conversation_id: int | None = None) -> list[Collection]:
         if self.documents is None:

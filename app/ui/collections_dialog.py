@@ -6,6 +6,7 @@ Files that could not be read are listed with the reason for the selected collect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import HearthError
+from app.docs.embedding import Embedder
 from app.docs.indexer import Indexer, IndexReport
 from app.store.documents import DocumentStore, collection_name_problem
 from app.ui.bridges.indexing import IndexJob
@@ -35,9 +37,16 @@ class CollectionsDialog(QDialog):
     collectionsChanged = Signal()
     indexFinished = Signal(object)  # IndexReport (or None when it failed)
 
-    def __init__(self, store: DocumentStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        parent: QWidget | None = None,
+        embedder_for: Callable[[str], Embedder | None] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.store = store
+        self.embedder_for = embedder_for
+        """The embedder of a model id, when that model can make vectors now (loaded)."""
         self.job: IndexJob | None = None
         self.last_report: IndexReport | None = None
         self.setObjectName("collectionsDialog")
@@ -176,7 +185,20 @@ class CollectionsDialog(QDialog):
         if self.job is not None and self.job.running:
             return
         collection = self.store.collection(collection_id)
-        indexer = Indexer(self.store)
+        model = collection.embedding_model
+        embedder = self.embedder_for(model) if model and self.embedder_for else None
+        if model and embedder is None:
+            answer = QMessageBox.question(
+                self,
+                "Vectors would be dropped",
+                f"“{collection.name}” also has vectors for search by meaning, made by {model}, "
+                "which is not the loaded model. Re-index by words only (the vectors are "
+                "dropped)? To keep them, load that model first, or run "
+                f"'hearth docs add {collection.name} --vectors -m {model}'.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        indexer = Indexer(self.store, embedder)
         job = IndexJob(self)
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)

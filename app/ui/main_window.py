@@ -421,7 +421,9 @@ class MainWindow(QMainWindow):
         if documents is None:
             return
         if self.collections_dialog is None:
-            self.collections_dialog = CollectionsDialog(documents, self)
+            self.collections_dialog = CollectionsDialog(
+                documents, self, embedder_for=self.controller.embedder_for
+            )
             self.collections_dialog.collectionsChanged.connect(self._show_documents)
         self.collections_dialog.refresh()
         self.collections_dialog.show()

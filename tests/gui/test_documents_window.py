@@ -255,3 +255,40 @@ def test_a_real_answer_from_an_attached_file_cites_it(make_window, qtbot, tmp_pa
     assert widget.sources_text() == "Sources: [1] handbook.md, Parking"
     assert "[1]" in answer.content  # greedy: the starter model cites here
     assert 'href="hearth-source:1"' in "".join(block.html() for block in widget._blocks)
+
+
+def test_reindexing_a_collection_with_vectors_keeps_them_with_the_loaded_model(
+    make_window, qtbot, tmp_path: Path, monkeypatch
+):
+    from app.docs.embedding import EngineEmbedder
+    from app.docs.indexer import Indexer
+
+    window = make_window()
+    documents = window.controller.documents
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Parking\n\nCars park in the garage.", "utf-8")
+    model_id = window.controller.entry.id
+    collection = documents.create_collection("Notes", folder=str(folder))
+    Indexer(documents, EngineEmbedder(window.controller.engine, model_id)).index_folder(collection)
+    (folder / "b.md").write_text("# Lunch\n\nNoon.", "utf-8")
+    window.manage_collections()
+    dialog = window.collections_dialog
+    with qtbot.waitSignal(dialog.indexFinished, timeout=30_000):
+        qtbot.mouseClick(dialog.reindex_button, Qt.MouseButton.LeftButton)
+    assert documents.collection(collection.id).embedding_model == model_id
+    assert len(documents.embeddings([collection.id])) == 2  # the new file has its vector
+
+    # Vectors of a model that is not loaded: the dialog asks before dropping them.
+    other = documents.create_collection("Other", folder=str(folder))
+    documents.mark_indexed(other.id, "some-embedding-model")
+    dialog.refresh(select=other.id)
+    asked: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda _parent, _title, text: asked.append(text) or QMessageBox.StandardButton.No,
+    )
+    qtbot.mouseClick(dialog.reindex_button, Qt.MouseButton.LeftButton)
+    assert "made by some-embedding-model" in asked[0]
+    assert dialog.job is None  # nothing started

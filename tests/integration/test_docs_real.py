@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.corpus import write_corpus
 from tests.fakes.documents import write_pdf
 
 pytestmark = pytest.mark.integration
@@ -80,3 +81,29 @@ def test_ask_docs_with_a_pdf_page_in_a_larger_collection(tmp_path: Path):
     assert passages[0]["path"].endswith("annual-report.pdf") and passages[0]["page"] == 2
     assert data["prompt_tokens"] < 2048 - 40  # retrieval kept the prompt inside the context
     assert data["text"].strip()
+
+
+def test_vectors_from_the_starter_model_are_stored_and_fused(tmp_path: Path):
+    folder = write_corpus(tmp_path / "company", distractors=0)
+    added = hearth("docs", "add", "company", str(folder), "--vectors", "--json", timeout=600)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["files"] == 6
+
+    hits = hearth("docs", "search", "company", "Where is staff parking?", "--json")
+    assert hits.returncode == 0, hits.stderr
+    data = json.loads(hits.stdout)
+    assert data[0]["heading"] == "Employee handbook > Parking"
+    assert data[0]["bm25_rank"] == 1 and data[0]["vector_rank"] is not None
+    assert any(h["vector_rank"] is not None and h["bm25_rank"] is None for h in data)
+
+    words = json.loads(hearth("docs", "search", "company", "parking", "--words", "--json").stdout)
+    assert all(h["vector_rank"] is None for h in words)
+
+    # The answering model made the vectors: its engine embeds the question as well.
+    result = hearth(
+        "ask", "--json", "--temperature", "0", "--max-tokens", "30", "--context-length", "1024",
+        "--docs", "company", "What discount do orders above 100 seats get?",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)["sources"]["passages"]
+    assert any("15 percent" in p["text"] for p in passages)

@@ -89,6 +89,7 @@ class ChatController(QObject):
         super().__init__(parent)
         self.documents = documents
         self._preparing = False
+        self._stopped = False
         self._attaching = 0
         self._sources: dict[int, list[Source]] = {}
         self._pending_collections: list[int] = []
@@ -289,6 +290,8 @@ class ChatController(QObject):
     def stop(self) -> None:
         if self._active is not None:
             self.engine.cancel(self._active.job_id)
+        elif self._preparing:
+            self._stopped = True  # the answer will not start once the search returns
 
     def _start_reply(self, conversation_id: int, parent_id: int, reset_view: bool = False) -> None:
         entry = self.entry
@@ -343,6 +346,13 @@ class ChatController(QObject):
 
         def grounded(result: Grounding | None, error: BaseException | None) -> None:
             self._preparing = False
+            if self._stopped:
+                self._stopped = False
+                reply = self.history.start_reply(conversation_id, parent_id)
+                self.history.finish_reply(reply.id, "", "cancelled")
+                self.busyChanged.emit(False)
+                self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+                return
             if result is None:
                 text = error.user_text() if isinstance(error, HearthError) else str(error)
                 log.warning("retrieval failed: %s", error)
@@ -359,6 +369,7 @@ class ChatController(QObject):
             )
 
         self._preparing = True
+        self._stopped = False
         self.busyChanged.emit(True)
         run_in_background(retrieve, grounded, self)
 

@@ -292,3 +292,44 @@ def test_reindexing_a_collection_with_vectors_keeps_them_with_the_loaded_model(
     qtbot.mouseClick(dialog.reindex_button, Qt.MouseButton.LeftButton)
     assert "made by some-embedding-model" in asked[0]
     assert dialog.job is None  # nothing started
+
+
+def test_retrieval_runs_off_the_gui_thread(make_window, qtbot, tmp_path: Path, monkeypatch):
+    import threading
+    import time
+
+    from app.ui import chat_controller
+
+    real_ground = chat_controller.ground
+    threads: list[threading.Thread] = []
+
+    def slow_ground(*args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(0.3)
+        return real_ground(*args, **kwargs)
+
+    monkeypatch.setattr(chat_controller, "ground", slow_ground)
+    window = make_window(CITING)
+    note = tmp_path / "note.md"
+    note.write_text("# Parking\n\nStaff park in the basement garage.", "utf-8")
+    window.controller.attach_files([note])
+    wait_attached(qtbot, window)
+    started = time.monotonic()
+    send(qtbot, window, "Where do staff park?")
+    assert time.monotonic() - started < 0.25  # the window did not wait for the search
+    assert window.controller.busy and window.composer.stop_button.isEnabled()
+    wait_idle(qtbot, window)
+    assert threads and threads[0] is not threading.main_thread()
+    assert window.controller.sources(window.view.message_ids()[-1])
+
+    # Esc while the documents are searched: no answer starts.
+    send(qtbot, window, "And visitors?")
+    assert window.controller.busy
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    wait_idle(qtbot, window)
+    thread = window.controller.history.thread(window.controller.current_id)
+    assert [(m.role, m.finish_reason) for m in thread][-2:] == [
+        ("user", None),
+        ("assistant", "cancelled"),
+    ]
+    assert not window.composer.stop_button.isEnabled()

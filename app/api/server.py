@@ -350,6 +350,11 @@ def _sampling(body: SamplingFields, config: ApiConfig) -> SamplingOptions:
         defaults,
         temperature=defaults.temperature if body.temperature is None else body.temperature,
         top_p=defaults.top_p if body.top_p is None else body.top_p,
+        top_k=defaults.top_k if body.top_k is None else body.top_k,
+        min_p=defaults.min_p if body.min_p is None else body.min_p,
+        repeat_penalty=(
+            defaults.repeat_penalty if body.repeat_penalty is None else body.repeat_penalty
+        ),
         max_tokens=min(body.max_tokens or defaults.max_tokens, config.max_tokens_cap),
         seed=body.seed if body.seed is not None else defaults.seed,
         stop=tuple(s for s in stops if s)[:4],

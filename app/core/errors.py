@@ -18,7 +18,13 @@ class HearthError(Exception):
         return self.message
 
     def user_text(self) -> str:
-        return f"{self.message} {self.hint}".strip()
+        if not self.hint:
+            return self.message
+        message = self.message.rstrip()
+        # The hint is a sentence of its own: end the message as one.
+        if message and message[-1] not in ".!?:":
+            message += "."
+        return f"{message} {self.hint}"
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep the exact subclass and fields when errors cross the engine process boundary.

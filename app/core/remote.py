@@ -200,6 +200,7 @@ class RemoteHttp:
                 if response.status_code >= 400:
                     response.read()
                     raise _status_error(response, self.base, body.get("model"))
+                finished = False
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -213,7 +214,18 @@ class RemoteHttp:
                     if isinstance(event, dict):
                         if "error" in event:
                             raise RemoteError(f"The server reported: {_message(event)}")
+                        finished = finished or any(
+                            isinstance(choice, dict) and choice.get("finish_reason")
+                            for choice in event.get("choices") or []
+                        )
                         yield event
+                if not finished:
+                    # Some servers drop a stream under load without saying so: a cut
+                    # answer must not pass for a whole one.
+                    raise RemoteError(
+                        f"The server at {self.base} ended the answer before it was complete.",
+                        "Try again; if it keeps happening, the server may be overloaded.",
+                    )
         except httpx.TimeoutException as exc:
             raise RemoteTimeout(self.base, self.endpoint.timeout_s) from exc
         except httpx.HTTPError as exc:
@@ -292,6 +304,11 @@ class RemoteListing:
     @property
     def id(self) -> str:
         return f"{REMOTE_PREFIX}{self.endpoint}" + (f"/{self.model}" if self.model else "")
+
+    @property
+    def name(self) -> str:
+        """What the window shows: the model's name (the endpoint's when it has none)."""
+        return self.model or self.endpoint
 
     def as_json(self) -> dict[str, object]:
         return {

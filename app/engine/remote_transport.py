@@ -181,6 +181,7 @@ class RemoteTransport:
         finish: FinishReason = "stop"
         usage: dict[str, Any] = {}
         events = self._http.stream_events(path, body)
+        cut: RemoteError | None = None
         try:
             for event in events:
                 if self._cancelled == job_id:
@@ -199,6 +200,10 @@ class RemoteTransport:
                         self._emit(TextChunk(job_id, text, 1))
                     if choice.get("finish_reason") == "length":
                         finish = "length"
+        except RemoteError as error:
+            if not parts:
+                raise
+            cut = error  # keep what did arrive
         finally:
             events.close()
         ended = time.perf_counter()
@@ -211,6 +216,8 @@ class RemoteTransport:
             engine_ms=(ended - started) * 1000.0,
             seed=request.sampling.seed or 0,
         )
+        if cut is not None:
+            return JobFinished(job_id, "error", text="".join(parts), stats=stats, error=cut)
         return JobFinished(job_id, finish, text="".join(parts), stats=stats)
 
     def _embed(self, command: EmbedCommand) -> JobFinished:

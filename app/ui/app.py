@@ -18,6 +18,7 @@ from app.core.secrets import HF_TOKEN
 from app.store.database import open_database
 from app.store.documents import DocumentStore
 from app.store.history import HistoryStore
+from app.ui.api_server import ApiServerController
 from app.ui.chat_controller import ChatController
 from app.ui.main_window import MainWindow
 from app.ui.model_browser import ModelBrowser
@@ -38,7 +39,11 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         services.library,
         services.settings,
         policy=services.policy,
+        remote_engines=services.new_remote_engine,
         documents=DocumentStore(database),
+    )
+    api_server = ApiServerController(
+        engine, controller.local_model_id, services.policy, services.secrets
     )
     ui_state = QSettings(str(services.paths.config_dir / "ui.ini"), QSettings.Format.IniFormat)
     entries = services.library.entries()
@@ -79,6 +84,7 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         policy=services.policy,
         secrets=services.secrets,
         paths=services.paths,
+        api_server=api_server,
         browser_factory=browser_factory,
         downloads=downloads,
     )

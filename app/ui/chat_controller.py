@@ -4,6 +4,11 @@ The user's message is written before generation starts; the reply row is created
 when it starts, flushed about once a second while it streams, and finalised with its
 finish reason. A crash of the engine finalises the reply as ``crashed`` with the text
 received so far. Events of a job that is not the active one are ignored.
+
+The chat runs on the window's local engine or on a remote server's (one engine client
+per endpoint, made by the factory the window passes in); one conversation may switch
+between them. Job ids are per engine client, so every event is matched on its engine
+as well as its job id.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +29,8 @@ from app.core.fingerprint import model_fingerprint
 from app.core.library import ModelEntry, ModelLibrary, require_model_permitted
 from app.core.options import ChatMessage, ChatRequest
 from app.core.policy import NO_POLICY, Policy
-from app.core.settings import Settings
+from app.core.remote import RemoteListing, RemoteTarget, find_endpoint
+from app.core.settings import RemoteEndpointEntry, Settings
 from app.docs.embedding import EngineEmbedder
 from app.docs.grounding import Grounding, ground
 from app.docs.indexer import Indexer, IndexReport, scan_folder
@@ -52,6 +59,7 @@ class _ActiveReply:
     tokens: int = 0
     last_flush: float = 0.0
     first_token_at: float = 0.0
+    engine: EngineClient | None = None
 
     @property
     def text(self) -> str:
@@ -84,6 +92,7 @@ class ChatController(QObject):
         *,
         parent: QObject | None = None,
         policy: Policy = NO_POLICY,
+        remote_engines: Callable[[RemoteTarget], EngineClient] | None = None,
         documents: DocumentStore | None = None,
     ) -> None:
         super().__init__(parent)
@@ -95,16 +104,19 @@ class ChatController(QObject):
         self._pending_collections: list[int] = []
         self.policy = policy
         self.engine = engine
+        """The engine the chat uses now: the local one or a remote endpoint's."""
+        self.local_engine = engine
         self.history = history
         self.library = library
         self.settings = settings
-        self.bridge = EngineBridge(engine, self)
-        self.bridge.textBatch.connect(self._on_text)
-        self.bridge.jobFinished.connect(self._on_finished)
-        self.bridge.loadProgress.connect(self._on_load_progress)
-        self.bridge.modelLoaded.connect(self._on_model_loaded)
+        self.bridge = self._connect(engine)
+        self._remote_factory = remote_engines
+        self._remotes: dict[str, tuple[RemoteEndpointEntry, EngineClient, EngineBridge]] = {}
+        self._retired: list[tuple[EngineClient, EngineBridge]] = []
+        self._parked: dict[int, tuple[str | None, LoadedModel | None]] = {}
+        self._local_ids: dict[str, str] = {}
         self.current_id: int | None = None
-        self.entry: ModelEntry | None = None
+        self.entry: ModelEntry | RemoteListing | None = None
         self.loaded: LoadedModel | None = None
         self._load_job: int | None = None
         self._loading_path: str | None = None
@@ -113,8 +125,24 @@ class ChatController(QObject):
 
     # -- models --------------------------------------------------------------------------
 
-    def choose_model(self, entry: ModelEntry) -> None:
+    def _connect(self, engine: EngineClient) -> EngineBridge:
+        bridge = EngineBridge(engine, self)
+        bridge.textBatch.connect(self._on_text)
+        bridge.jobFinished.connect(self._on_finished)
+        bridge.loadProgress.connect(self._on_load_progress)
+        bridge.modelLoaded.connect(self._on_model_loaded)
+        return bridge
+
+    def _event_engine(self) -> EngineClient:
+        """The engine whose event the running slot handles (job ids are per engine)."""
+        bridge = self.sender()
+        return bridge.client if isinstance(bridge, EngineBridge) else self.engine
+
+    def choose_model(self, entry: ModelEntry | RemoteListing) -> None:
         """Select a model; it loads once the machine policy is known to allow it."""
+        if isinstance(entry, RemoteListing):
+            self._choose_remote(entry)
+            return
         policy = self.policy
 
         def check() -> None:
@@ -125,15 +153,80 @@ class ChatController(QObject):
                 message = error.user_text() if isinstance(error, HearthError) else str(error)
                 self.modelFailed.emit(message)
                 return
+            switched = self._use_engine(self.local_engine)
             self.entry = entry
             if self.current_id is not None:
                 self.history.set_model_ref(self.current_id, entry.id)
             self._ensure_loaded()
+            self._show_parked_model(switched)
 
         if not policy.models_restricted:
             checked(None, None)
         else:
             run_in_background(check, checked, self)
+
+    def _choose_remote(self, listing: RemoteListing) -> None:
+        try:
+            engine = self._remote_engine(listing)
+        except HearthError as error:
+            self.modelFailed.emit(error.user_text())
+            return
+        switched = self._use_engine(engine)
+        self.entry = listing
+        if self.current_id is not None:
+            self.history.set_model_ref(self.current_id, listing.id)
+        self._ensure_loaded()
+        self._show_parked_model(switched)
+
+    def _remote_engine(self, listing: RemoteListing) -> EngineClient:
+        """The endpoint's engine client; a new one when its settings changed."""
+        if self._remote_factory is None or listing.model is None:
+            raise HearthError("Remote models cannot be used in this window.")
+        endpoint = find_endpoint(self.settings, listing.endpoint)
+        known = self._remotes.get(endpoint.name)
+        if known is not None:
+            if known[0] == endpoint:
+                return known[1]
+            self._retire(endpoint.name)
+        engine = self._remote_factory(RemoteTarget(endpoint, listing.model))
+        self._remotes[endpoint.name] = (endpoint, engine, self._connect(engine))
+        return engine
+
+    def _retire(self, name: str) -> None:
+        _endpoint, engine, bridge = self._remotes.pop(name)
+        self._parked.pop(id(engine), None)
+        self._retired.append((engine, bridge))
+
+    def forget_remote_engines(self) -> None:
+        """After the settings changed (an endpoint's key, say): new clients on next use."""
+        for name in list(self._remotes):
+            self._retire(name)
+        if isinstance(self.entry, RemoteListing):
+            self._choose_remote(self.entry)
+
+    def _use_engine(self, engine: EngineClient) -> bool:
+        """Make ``engine`` the chat's; the other keeps its model (switching back is free)."""
+        if engine is self.engine:
+            return False
+        # A load still under way is not trusted: going back to that engine loads again.
+        loading = None if self._load_job is not None else self._loading_path
+        self._parked[id(self.engine)] = (loading, self.loaded)
+        self.engine = engine
+        self._load_job = None
+        self._loading_path, self.loaded = self._parked.pop(id(engine), (None, None))
+        return True
+
+    def _show_parked_model(self, switched: bool) -> None:
+        entry, loaded = self.entry, self.loaded
+        if not switched or entry is None or loaded is None:
+            return
+        if self._loading_path == _load_path(entry):  # nothing to load: show it again
+            self.modelLoaded.emit(loaded)
+
+    def local_model_id(self) -> str | None:
+        """The id of the model the local engine has loaded (the API server's; any thread)."""
+        loaded = self.local_engine.loaded_model
+        return None if loaded is None else self._local_ids.get(loaded.path)
 
     def reload_model(self) -> None:
         self.loaded = None
@@ -144,9 +237,11 @@ class ChatController(QObject):
         entry = self.entry
         if entry is None:
             return
-        path = str(entry.path)
+        path = _load_path(entry)
         if self._loading_path == path:
             return  # loaded, or a load of it is queued
+        if isinstance(entry, ModelEntry):
+            self._local_ids[path] = entry.id
         try:
             job = self.engine.load(self.settings.for_model(entry.id).load_options(path))
         except HearthError as error:
@@ -158,11 +253,13 @@ class ChatController(QObject):
 
     @Slot(int, float)
     def _on_load_progress(self, job_id: int, fraction: float) -> None:
-        if job_id == self._load_job:
+        if job_id == self._load_job and self._event_engine() is self.engine:
             self.loadProgress.emit(fraction)
 
     @Slot(int, object)
     def _on_model_loaded(self, job_id: int, model: LoadedModel) -> None:
+        if self._event_engine() is not self.engine:
+            return
         # Ours, or the engine's own reload after a crash (when we are not loading).
         if job_id == self._load_job or self._load_job is None:
             self.loaded = model
@@ -289,7 +386,7 @@ class ChatController(QObject):
 
     def stop(self) -> None:
         if self._active is not None:
-            self.engine.cancel(self._active.job_id)
+            (self._active.engine or self.engine).cancel(self._active.job_id)
         elif self._preparing:
             self._stopped = True  # the answer will not start once the search returns
 
@@ -326,7 +423,7 @@ class ChatController(QObject):
         context_length = (
             self.loaded.context_length
             if self.loaded is not None
-            else self.settings.for_model(entry.id).load_options(str(entry.path)).context_length
+            else self.settings.for_model(entry.id).load_options(_load_path(entry)).context_length
         )
 
         # Vectors stored by the model that answers (hearth docs add --vectors) join in.
@@ -391,15 +488,10 @@ class ChatController(QObject):
     ) -> None:
         entry = self.entry
         assert entry is not None
-        info = entry.info
         reply = self.history.start_reply(
             conversation_id,
             parent_id,
-            model_name=entry.name,
-            model_path=str(entry.path),
-            model_size=entry.size_bytes,
-            model_fingerprint=self._fingerprint(entry.path),
-            quantization=info.quantization if info else "",
+            **self._model_record(entry),
             sampling_json=json.dumps(dataclasses.asdict(sampling)),
             seed=sampling.seed,
         )
@@ -414,7 +506,9 @@ class ChatController(QObject):
             self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
             self.busyChanged.emit(False)
             return
-        self._active = _ActiveReply(job.id, reply.id, conversation_id, time.monotonic())
+        self._active = _ActiveReply(
+            job.id, reply.id, conversation_id, time.monotonic(), engine=self.engine
+        )
         self.busyChanged.emit(True)
         if reset_view:
             # The new thread already holds the reply, and the window resumes streaming
@@ -432,7 +526,7 @@ class ChatController(QObject):
     def embedder_for(self, model_id: str) -> EngineEmbedder | None:
         """Vectors from the engine, when ``model_id`` is the model loaded now."""
         entry = self.entry
-        if entry is None or entry.id != model_id or self.loaded is None:
+        if not isinstance(entry, ModelEntry) or entry.id != model_id or self.loaded is None:
             return None
         return EngineEmbedder(self.engine, model_id)
 
@@ -529,6 +623,25 @@ class ChatController(QObject):
         self._pending_collections = []
         return conversation.id
 
+    def _model_record(self, entry: ModelEntry | RemoteListing) -> dict:
+        """What a reply records about its model; a remote one by name and remote id."""
+        if isinstance(entry, RemoteListing):
+            return {
+                "model_name": entry.model,
+                "model_path": entry.id,
+                "model_size": None,
+                "model_fingerprint": None,
+                "quantization": None,
+            }
+        info = entry.info
+        return {
+            "model_name": entry.name,
+            "model_path": str(entry.path),
+            "model_size": entry.size_bytes,
+            "model_fingerprint": self._fingerprint(entry.path),
+            "quantization": info.quantization if info else "",
+        }
+
     def _fingerprint(self, path: Path) -> str:
         key = str(path)
         if key not in self._fingerprints:
@@ -541,8 +654,8 @@ class ChatController(QObject):
     @Slot(int, str, int)
     def _on_text(self, job_id: int, text: str, tokens: int) -> None:
         active = self._active
-        if active is None or job_id != active.job_id:
-            return  # a stale job's text
+        if active is None or job_id != active.job_id or self._event_engine() is not active.engine:
+            return  # a stale job's text, or another engine's
         now = time.monotonic()
         if not active.first_token_at:
             active.first_token_at = now
@@ -559,7 +672,8 @@ class ChatController(QObject):
 
     @Slot(int, object)
     def _on_finished(self, job_id: int, finished: JobFinished) -> None:
-        if job_id == self._load_job:
+        source = self._event_engine()
+        if job_id == self._load_job and source is self.engine:
             self._load_job = None
             if not finished.ok:
                 # The engine drops the old model before loading a new one.
@@ -571,7 +685,7 @@ class ChatController(QObject):
                 self.modelFailed.emit(message)
             return
         active = self._active
-        if active is None or job_id != active.job_id:
+        if active is None or job_id != active.job_id or source is not active.engine:
             return
         self._active = None
         text = finished.text or active.text
@@ -590,7 +704,9 @@ class ChatController(QObject):
                 seed=stats.seed if stats else None,
             )
         )
-        if finished.finish_reason == "crashed":
+        if finished.finish_reason == "crashed" and source is not self.engine:
+            self._parked.pop(id(source), None)  # it lost its model: load again on return
+        elif finished.finish_reason == "crashed":
             self.loaded = None
             self._loading_path = None
             self.engineProblem.emit(error or "The model engine stopped unexpectedly.")
@@ -617,3 +733,16 @@ class ChatController(QObject):
                 lambda: self.history.finish_reply(active.message_id, active.text, "cancelled")
             )
         self.bridge.close()
+        engines = [(e, b) for _endpoint, e, b in self._remotes.values()] + self._retired
+        self._remotes.clear()
+        self._retired = []
+        for engine, bridge in engines:
+            bridge.close()
+            engine.shutdown(timeout=1.0)  # its worker is a daemon: never a long wait
+
+
+def _load_path(entry: ModelEntry | RemoteListing) -> str:
+    """What the engine loads: the file, or the remote model's name."""
+    if isinstance(entry, RemoteListing):
+        return entry.model or ""
+    return str(entry.path)

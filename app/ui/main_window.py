@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,10 +27,12 @@ from app.core.downloads import DownloadManager
 from app.core.library import ModelEntry
 from app.core.paths import Paths
 from app.core.policy import NO_POLICY, Policy
+from app.core.remote import RemoteListing, is_remote_reference, list_remote_models
 from app.core.secrets import SecretStore
 from app.core.settings import SettingsStore, apply_policy
 from app.engine.protocol import LoadedModel
 from app.store.database import Database
+from app.ui.api_server import API_KEY_SECRET, ApiServerController
 from app.ui.background import run_in_background
 from app.ui.banner import Banner
 from app.ui.chat_controller import ChatController
@@ -41,6 +44,7 @@ from app.ui.documents_button import DocumentsButton
 from app.ui.message_view import MessageView
 from app.ui.model_browser import ModelBrowser
 from app.ui.model_picker import ModelPicker
+from app.ui.request_log import RequestLog
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.sources_dialog import SourcesDialog
 from app.ui.theme import apply_font_size, apply_theme, system_theme
@@ -61,6 +65,7 @@ class MainWindow(QMainWindow):
         policy: Policy = NO_POLICY,
         secrets: SecretStore | None = None,
         paths: Paths | None = None,
+        api_server: ApiServerController | None = None,
         browser_factory: Callable[[QWidget], ModelBrowser] | None = None,
         downloads: DownloadManager | None = None,
     ) -> None:
@@ -69,6 +74,10 @@ class MainWindow(QMainWindow):
         self.downloads = downloads
         self.model_browser: ModelBrowser | None = None
         self.controller = controller
+        self.api_server = api_server
+        self.request_log: RequestLog | None = None
+        self._remote_serial = 0
+        self._default_model_id: str | None = None
         self.database = database
         self.settings_store = settings_store
         self.policy = policy
@@ -138,6 +147,16 @@ class MainWindow(QMainWindow):
         self.speed_status.setObjectName("speedStatus")
         self.statusBar().addWidget(self.engine_status, 1)
         self.statusBar().addPermanentWidget(self.speed_status)
+        self.api_status = QToolButton(self)
+        self.api_status.setObjectName("apiStatus")
+        self.api_status.setAccessibleName("API server status; opens the request log")
+        self.api_status.setAutoRaise(True)
+        self.api_status.setText("API: off")
+        self.api_status.clicked.connect(self._show_request_log)
+        self.statusBar().addPermanentWidget(self.api_status)
+        if api_server is not None:
+            api_server.setParent(self)
+            api_server.stateChanged.connect(self._api_state)
 
         self._build_actions()
         self._wire()
@@ -154,6 +173,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_action)
         self.settings_action = self._action("Settings…", "Ctrl+,", self._settings)
         file_menu.addAction(self.settings_action)
+        self.request_log_action = self._action("API request log…", "", self._show_request_log)
+        file_menu.addAction(self.request_log_action)
         self.models_action = self._action("Models…", "Ctrl+M", self.show_models)
         self.models_action.setEnabled(self._browser_factory is not None)
         file_menu.addAction(self.models_action)
@@ -245,13 +266,21 @@ class MainWindow(QMainWindow):
         """Select the default model, start loading it, and put the cursor in the composer."""
         self.picker.select(default_model_id)
         entry = self.picker.current()
-        if entry is not None:
+        settings = self.controller.settings
+        if is_remote_reference(default_model_id) and settings.remotes:
+            # A remote default: chosen once its server has listed its models.
+            self.engine_status.setText("Asking the remote server for its models…")
+        elif entry is not None:
             self.controller.choose_model(entry)
         else:
             self.engine_status.setText("No model installed: put a .gguf file in the models folder.")
         self.refresh_conversations()
         self.controller.new_conversation()
         self.composer.edit.setFocus()
+        self._default_model_id = default_model_id
+        self.refresh_remote_models()
+        if self.api_server is not None:
+            self.api_server.apply(self.controller.settings.api)
 
     # -- slots ---------------------------------------------------------------------------
 
@@ -327,8 +356,61 @@ class MainWindow(QMainWindow):
             name = self.controller.entry.name if self.controller.entry else model.name
             self.engine_status.setText(f"Ready · {name} · {model.device}")
 
-    def _choose_model(self, entry: ModelEntry) -> None:
+    def _choose_model(self, entry: ModelEntry | RemoteListing) -> None:
+        self._default_model_id = None
         self.controller.choose_model(entry)
+
+    # -- remote models and the API server --------------------------------------------------
+
+    def refresh_remote_models(self) -> None:
+        """Ask the remote endpoints for their models in the background."""
+        settings, policy, secrets = self.controller.settings, self.policy, self.secrets
+        self._remote_serial += 1
+        serial = self._remote_serial
+        if not settings.remotes or not policy.remote_enabled:
+            self.picker.set_remote([])
+            if self.controller.entry is None and is_remote_reference(self._default_model_id):
+                chosen = self.picker.current()  # a remote default that cannot be used
+                if chosen is not None:
+                    self._choose_model(chosen)
+            return
+
+        def listed(listings, error) -> None:
+            if serial != self._remote_serial:
+                return  # the settings changed meanwhile
+            if error is not None:
+                self.statusBar().showMessage(f"Could not list the remote models: {error}", 10000)
+                listings = []
+            self.picker.set_remote(listings)
+            down = [f"{item.endpoint} ({item.error})" for item in listings if item.error]
+            if down:
+                note = "Remote endpoint unavailable: " + "; ".join(down)
+                self.statusBar().showMessage(note, 10000)
+            wanted = self._default_model_id
+            if wanted and is_remote_reference(wanted) and self.controller.entry is None:
+                # The remote default, else (its server is down) the first local model.
+                self.picker.select(wanted)
+                chosen = self.picker.current()
+                if chosen is not None:
+                    self._choose_model(chosen)
+
+        run_in_background(lambda: list_remote_models(settings, policy, secrets), listed, self)
+
+    def _api_state(self, state: str, text: str) -> None:
+        server = self.api_server
+        assert server is not None
+        self.api_status.setText("API: error" if state == "error" else server.text)
+        self.api_status.setToolTip(text if state == "error" else f"{server.text} · request log")
+        if state == "error":
+            self.statusBar().showMessage(f"The API server is not running: {text}", 10000)
+
+    def _show_request_log(self) -> None:
+        if self.api_server is None:
+            return
+        if self.request_log is None:
+            self.request_log = RequestLog(self.api_server, self)
+        self.request_log.show()
+        self.request_log.raise_()
 
     def show_models(self) -> None:
         """The Models panel: Library, Discover, Downloads (created once, kept while open)."""
@@ -534,6 +616,12 @@ class MainWindow(QMainWindow):
             apply_theme(app, system_theme() if theme == "system" else theme)
             apply_font_size(app, effective.appearance.font_size)
             self.theme_changed()
+        self.controller.forget_remote_engines()
+        self.refresh_remote_models()
+        if self.api_server is not None:
+            dialog = getattr(self, "settings_dialog", None)
+            new_key = dialog is not None and API_KEY_SECRET in dialog.secret_changes()
+            self.api_server.apply(effective.api, force=new_key)
         self.statusBar().showMessage(
             "Settings saved. Model settings apply the next time a model loads.", 6000
         )
@@ -544,6 +632,8 @@ class MainWindow(QMainWindow):
         self._ui_state.sync()
         if self.collections_dialog is not None:
             self.collections_dialog.reject()  # cancels indexing that is still running
+        if self.api_server is not None:
+            self.api_server.shutdown()
         if self.downloads is not None:
             self.downloads.shutdown()  # pauses: the parts are resumed next time
         self.controller.shutdown()

@@ -1,11 +1,16 @@
-"""Choose the model; see its load progress and where it runs (CPU or GPU)."""
+"""Choose the model; see its load progress and where it runs (CPU, GPU or a remote server).
+
+Remote endpoints' models follow the local ones; an endpoint that could not be asked
+is listed disabled, with the reason.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from app.core.library import ModelEntry
+from app.core.remote import RemoteListing
 
 
 def _describe(entry: ModelEntry) -> str:
@@ -17,8 +22,14 @@ def _describe(entry: ModelEntry) -> str:
     return f"{entry.name} · {info.quantization} · {size_text}"
 
 
+def _describe_remote(listing: RemoteListing) -> str:
+    if listing.error:
+        return f"{listing.endpoint} (remote, unavailable: {listing.error})"
+    return f"{listing.model} · remote: {listing.endpoint}"
+
+
 class ModelPicker(QWidget):
-    modelChosen = Signal(object)  # ModelEntry
+    modelChosen = Signal(object)  # ModelEntry or RemoteListing
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,13 +57,21 @@ class ModelPicker(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.device)
         self._entries: list[ModelEntry] = []
+        self._remote: list[RemoteListing] = []
 
     def set_entries(self, entries: list[ModelEntry], current_id: str | None) -> None:
         self._entries = [e for e in entries if e.valid]
         self.combo.clear()
         for entry in self._entries:
             self.combo.addItem(_describe(entry), entry.id)
-        if not self._entries:
+        for listing in self._remote:
+            self.combo.addItem(_describe_remote(listing), listing.id)
+            if listing.error:
+                index = self.combo.count() - 1
+                self.combo.setItemData(index, listing.error, Qt.ItemDataRole.ToolTipRole)
+                item = self.combo.model().item(index)  # type: ignore[attr-defined]
+                item.setEnabled(False)
+        if not self._entries and not self._remote:
             self.combo.addItem("No models installed")
             self.combo.setEnabled(False)
             return
@@ -63,15 +82,27 @@ class ModelPicker(QWidget):
         index = self.combo.findData(model_id) if model_id else -1
         self.combo.setCurrentIndex(max(index, 0))
 
-    def current(self) -> ModelEntry | None:
-        index = self.combo.currentIndex()
+    def set_remote(self, listings: list[RemoteListing]) -> None:
+        """Show these remote models after the local ones, keeping the selection."""
+        current = self.current()
+        self._remote = list(listings)
+        self.set_entries(self._entries, current.id if current is not None else None)
+
+    def current(self) -> ModelEntry | RemoteListing | None:
+        return self._choice(self.combo.currentIndex())
+
+    def _choice(self, index: int) -> ModelEntry | RemoteListing | None:
         if 0 <= index < len(self._entries):
             return self._entries[index]
+        remote = index - len(self._entries)
+        if 0 <= remote < len(self._remote) and not self._remote[remote].error:
+            return self._remote[remote]
         return None
 
     def _on_activated(self, index: int) -> None:
-        if 0 <= index < len(self._entries):
-            self.modelChosen.emit(self._entries[index])
+        choice = self._choice(index)
+        if choice is not None:
+            self.modelChosen.emit(choice)
 
     def show_progress(self, fraction: float) -> None:
         self.progress.setVisible(True)

@@ -9,10 +9,12 @@ next load, everything else at once.
 from __future__ import annotations
 
 import json
+import secrets as token_source
 import typing
 
 from pydantic import BaseModel
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,8 +47,10 @@ from app.core.settings import (
     with_setting,
     without_model_override,
 )
+from app.ui.api_server import API_KEY_SECRET
 from app.ui.assistants_editor import AssistantsEditor
 from app.ui.background import run_in_background
+from app.ui.remote_endpoints_editor import RemoteEndpointsEditor
 
 MANAGED = "Managed by your organization"
 
@@ -88,6 +92,15 @@ PAGES: list[tuple[str, list[tuple[str, str]]]] = [
             ("storage.discover_other_tools", "List models of other apps (Ollama, LM Studio...)"),
             ("default_model", "Default model id"),
             ("default_assistant", "Default assistant"),
+        ],
+    ),
+    (
+        "Server",
+        [
+            ("api.enabled", "Serve the loaded model over an OpenAI-compatible API"),
+            ("api.port", "Port"),
+            ("api.allow_network", "Allow the local network (needs an API key)"),
+            ("api.cors_origins", 'Allowed web origins (JSON list: ["https://app.example"])'),
         ],
     ),
 ]
@@ -166,13 +179,15 @@ class SettingsDialog(QDialog):
                 editor.setObjectName(key)
                 editor.setAccessibleName(label)
                 shown = label
-                if policy.is_locked(key):
+                if self._managed(key):
                     editor.setEnabled(False)
                     editor.setToolTip(MANAGED)
                     shown = f"{label} ({MANAGED.lower()})"
                 form.addRow(shown, editor)
                 self._editors[key] = editor
             tabs.addTab(page, title)
+            if title == "Server":
+                self._server_page(form)
         if paths is not None:
             storage_page = tabs.widget(3)
             storage_form = storage_page.layout() if storage_page is not None else None
@@ -186,6 +201,7 @@ class SettingsDialog(QDialog):
                 value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 storage_form.addRow(label, value)
         tabs.addTab(self._assistants_page(), "Assistants")
+        tabs.addTab(self._remote_page(), "Remote servers")
         tabs.addTab(self._token_page(), "Hugging Face")
         tabs.addTab(self._privacy_page(), "Privacy")
         layout.addWidget(tabs)
@@ -251,9 +267,7 @@ class SettingsDialog(QDialog):
             if key.startswith(OVERRIDABLE):
                 self._show_value(editor, get_setting(shown, key))
             else:
-                editor.setEnabled(
-                    self.scope.currentData() is None and not self._policy.is_locked(key)
-                )
+                editor.setEnabled(self.scope.currentData() is None and not self._managed(key))
 
     @staticmethod
     def _show_value(editor: QWidget, value: object) -> None:
@@ -398,7 +412,7 @@ class SettingsDialog(QDialog):
         settings = base
         model_id = self.scope.currentData()
         for key, editor in self._editors.items():
-            if self._policy.is_locked(key):
+            if self._managed(key):
                 continue
             value = self._read(key, editor)
             if model_id is None:
@@ -412,7 +426,28 @@ class SettingsDialog(QDialog):
                     settings = with_model_override(settings, model_id, key, value)
         if not self._policy.is_locked("assistants"):
             settings = with_setting(settings, "assistants", self.assistants_editor.entries())
+        if self._policy.remote_enabled and not self._policy.is_locked("remotes"):
+            settings = with_setting(settings, "remotes", self.remote_editor.entries())
+        if (
+            model_id is None
+            and self._policy.api_enabled
+            and settings.api.allow_network
+            and self._api_key_loaded
+            and not self.api_key_edit.text().strip()
+        ):
+            raise HearthError(
+                "Serving the local network needs an API key: anyone on the network could "
+                "use the model.",
+                "Use Generate key on the Server page, or serve this computer only.",
+            )
         return settings
+
+    def secret_changes(self) -> dict[str, str]:
+        """The server's key to write on save, if it changed ("" deletes it)."""
+        key = self.api_key_edit.text().strip()
+        if self._api_key_loaded and key != self._api_key_stored:
+            return {API_KEY_SECRET: key}
+        return {}
 
     def save(self) -> None:
         parent = self.parent()
@@ -423,10 +458,140 @@ class SettingsDialog(QDialog):
             if store is not None:
                 store.save(updated)
         except HearthError as error:
+            self.note.setText(error.user_text())
             QMessageBox.warning(self, "Settings not saved", error.user_text())
             return
         except OSError as error:
             QMessageBox.warning(self, "Settings not saved", f"Could not write the file: {error}")
             return
-        self.settingsSaved.emit(updated)
-        self.accept()
+        changes = self.secret_changes()
+        remote_keys = self.remote_editor.key_plan() if self._policy.remote_enabled else None
+        secrets = self._secrets
+        if (not changes and not remote_keys) or secrets is None:
+            self.settingsSaved.emit(updated)
+            self.accept()
+            return
+
+        # Keys go to the keyring first (off this thread): whatever starts on
+        # settingsSaved (the server, remote engines) must find them there.
+        def work() -> None:
+            for name, value in changes.items():
+                secrets.set(name, value)
+            if remote_keys:
+                remote_keys.apply(secrets)
+
+        def done(_result, error) -> None:
+            if error is not None:
+                QMessageBox.warning(self, "Keys not saved", f"The keyring failed: {error}")
+            self.settingsSaved.emit(updated)
+            self.accept()
+
+        self.note.setText("Saving keys…")
+        run_in_background(work, done, self)
+
+    # -- server and remote pages -----------------------------------------------------------
+
+    def _managed(self, key: str) -> bool:
+        """Locked by the policy, or part of a feature the policy disables."""
+        if key.startswith("api.") and not self._policy.api_enabled:
+            return True
+        return self._policy.is_locked(key)
+
+    def _server_page(self, form: QFormLayout) -> None:
+        if not self._policy.api_enabled:
+            managed = QLabel(
+                f"The API server is disabled by your organization ({self._policy.source})."
+            )
+            managed.setObjectName("apiManaged")
+            managed.setWordWrap(True)
+            form.insertRow(0, managed)
+        self._api_key_stored: str | None = None
+        self._api_key_loaded = False
+        self.api_key_edit = QLineEdit()
+        self.api_key_edit.setObjectName("apiKey")
+        self.api_key_edit.setAccessibleName("API key clients must send")
+        self.api_key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key_edit.setPlaceholderText("No key: only this computer may connect")
+        generate = QPushButton("Generate key")
+        generate.setObjectName("apiKeyGenerate")
+        generate.clicked.connect(self._generate_key)
+        copy = QPushButton("Copy")
+        copy.setObjectName("apiKeyCopy")
+        copy.clicked.connect(self._copy_key)
+        form.addRow("API key", self.api_key_edit)
+        row = QHBoxLayout()
+        row.addWidget(generate)
+        row.addWidget(copy)
+        row.addStretch(1)
+        form.addRow("", row)
+        self.api_key_status = QLabel("Checking the keyring…")
+        self.api_key_status.setObjectName("apiKeyStatus")
+        self.api_key_status.setWordWrap(True)
+        form.addRow("", self.api_key_status)
+        explain = QLabel(
+            "Clients send the key as 'Authorization: Bearer KEY'. It is kept in the system "
+            "keyring. Without 'Allow the local network' only this computer can connect."
+        )
+        explain.setWordWrap(True)
+        form.addRow(explain)
+        widgets = (self.api_key_edit, generate, copy)
+        if not self._policy.api_enabled or self._secrets is None:
+            for widget in widgets:
+                widget.setEnabled(False)
+            self.api_key_status.setText(
+                MANAGED if not self._policy.api_enabled else "Secrets are not available."
+            )
+            return
+        secrets = self._secrets
+        for widget in widgets:
+            widget.setEnabled(False)
+
+        def loaded(value, error) -> None:
+            for widget in widgets:
+                widget.setEnabled(True)
+            self._api_key_loaded = error is None
+            self._api_key_stored = value or ""
+            self.api_key_edit.setText(value or "")
+            if error is not None:
+                self.api_key_status.setText(f"The keyring failed: {error}")
+            elif secrets.status == "memory":
+                self.api_key_status.setText(secrets.problem)
+            else:
+                self.api_key_status.setText(
+                    "A key is stored in the system keyring." if value else "No key stored."
+                )
+
+        run_in_background(lambda: secrets.get(API_KEY_SECRET), loaded, self)
+
+    def _generate_key(self) -> None:
+        self.api_key_edit.setText(token_source.token_urlsafe(32))
+        self.api_key_edit.setEchoMode(QLineEdit.EchoMode.Normal)
+        self.api_key_status.setText("A new key: it is stored when you save. Copy it for clients.")
+
+    def _copy_key(self) -> None:
+        key = self.api_key_edit.text().strip()
+        if not key:
+            self.api_key_status.setText("There is no key to copy: generate one first.")
+            return
+        QGuiApplication.clipboard().setText(key)
+        self.api_key_status.setText("Key copied to the clipboard.")
+
+    def _remote_page(self) -> QWidget:
+        policy = self._policy
+        self.remote_editor = RemoteEndpointsEditor(
+            list(self._settings.remotes), policy, self._secrets, self
+        )
+        if not policy.remote_enabled or policy.is_locked("remotes"):
+            self.remote_editor.setEnabled(False)
+            self.remote_editor.setToolTip(MANAGED)
+            page = QWidget()
+            layout = QVBoxLayout(page)
+            managed = QLabel(
+                f"Remote endpoints are disabled by your organization ({policy.source})."
+            )
+            managed.setObjectName("remoteManaged")
+            managed.setWordWrap(True)
+            layout.addWidget(managed)
+            layout.addWidget(self.remote_editor, 1)
+            return page
+        return self.remote_editor

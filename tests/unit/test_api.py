@@ -260,3 +260,21 @@ def test_the_api_share_of_the_queue_is_capped_but_the_window_still_gets_in():
         assert engine.chat(engine_request()).id  # the window's job is still accepted
     finally:
         engine.shutdown()
+
+
+def test_llama_cpp_sampling_extensions_are_honoured():
+    engine, client = make(Script(echo_prompt=True))
+    seen = []
+    original = engine.chat
+
+    def spy(request, **kwargs):
+        seen.append(request.sampling)
+        return original(request, **kwargs)
+
+    engine.chat = spy  # type: ignore[method-assign]
+    try:
+        body = chat_body(top_k=5, min_p=0.2, repeat_penalty=1.0)
+        assert client.post("/v1/chat/completions", json=body).status_code == 200
+        assert (seen[0].top_k, seen[0].min_p, seen[0].repeat_penalty) == (5, 0.2, 1.0)
+    finally:
+        engine.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from app.core.options import ChatMessage, ChatRequest, LoadOptions, SamplingOptions
@@ -158,3 +159,27 @@ def test_listing_reports_each_endpoint_s_models_or_why_not():
         ("remote:farm/scripted", False),
         ("remote:down", True),
     ]
+
+
+def test_a_stream_the_server_cuts_short_is_an_error_that_keeps_the_text():
+    body = (
+        'data: {"choices": [{"index": 0, "delta": {"content": "Half an"}}]}\n\n'
+        'data: {"choices": [{"index": 0, "delta": {"content": " answer"}}]}\n\n'
+    )  # and then the connection ends: no finish_reason, no [DONE]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "m"}]})
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    transport = httpx.MockTransport(handler)
+    entry = endpoint("http://cut.example/v1")
+    engine = EngineClient(lambda: RemoteTransport(RemoteHttp(entry, None, transport=transport)))
+    try:
+        assert engine.load(LoadOptions("m")).wait(10).ok
+        finished = engine.chat(hello()).wait(10)
+        assert finished.finish_reason == "error"
+        assert finished.text == "Half an answer"
+        assert "before it was complete" in finished.error.user_text()
+    finally:
+        engine.shutdown()

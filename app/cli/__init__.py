@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.cli import ask, config, history, hub, models, remote, serve
+from app.cli import ask, config, docs, history, hub, models, remote, serve
 from app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,6 +29,7 @@ Registrar = Callable[[Commands], None]
 # The order here is the order in `hearth --help`.
 COMMANDS: tuple[Registrar, ...] = (
     ask.register,
+    docs.register,
     models.register,
     hub.register,
     serve.register,

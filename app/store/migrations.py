@@ -93,5 +93,87 @@ CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations B
 END;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (("0001_initial", _INITIAL),)
+_DOCUMENTS = """
+-- Collections of documents: a folder the user indexed, or the files attached to one
+-- conversation (conversation_id set; such a collection has no folder).
+CREATE TABLE doc_collections (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    folder TEXT,
+    conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+    embedding_model TEXT,
+    created_at TEXT NOT NULL,
+    indexed_at TEXT
+);
+CREATE INDEX doc_collections_conversation ON doc_collections(conversation_id);
+
+-- One row per file seen; error is the reason a file could not be read (no chunks then).
+CREATE TABLE doc_files (
+    id INTEGER PRIMARY KEY,
+    collection_id INTEGER NOT NULL REFERENCES doc_collections(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    pages INTEGER,
+    error TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    indexed_at TEXT NOT NULL,
+    UNIQUE (collection_id, path)
+);
+
+CREATE TABLE doc_chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES doc_files(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    page INTEGER,
+    heading TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    embedding BLOB
+);
+CREATE INDEX doc_chunks_file ON doc_chunks(file_id, ordinal);
+
+CREATE VIRTUAL TABLE doc_chunks_fts USING fts5(
+    heading, text, content='doc_chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER doc_chunks_fts_insert AFTER INSERT ON doc_chunks BEGIN
+    INSERT INTO doc_chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+END;
+CREATE TRIGGER doc_chunks_fts_delete AFTER DELETE ON doc_chunks BEGIN
+    INSERT INTO doc_chunks_fts(doc_chunks_fts, rowid, heading, text)
+        VALUES ('delete', old.id, old.heading, old.text);
+END;
+CREATE TRIGGER doc_chunks_fts_update AFTER UPDATE OF heading, text ON doc_chunks BEGIN
+    INSERT INTO doc_chunks_fts(doc_chunks_fts, rowid, heading, text)
+        VALUES ('delete', old.id, old.heading, old.text);
+    INSERT INTO doc_chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+END;
+
+-- The collections a conversation answers from.
+CREATE TABLE conversation_collections (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    collection_id INTEGER NOT NULL REFERENCES doc_collections(id) ON DELETE CASCADE,
+    PRIMARY KEY (conversation_id, collection_id)
+);
+
+-- The passages given to the model for one answer, numbered as cited ([1], [2], ...).
+-- A copy of the text: the answer keeps its sources when the file changes or goes.
+CREATE TABLE message_sources (
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    chunk_id INTEGER REFERENCES doc_chunks(id) ON DELETE SET NULL,
+    path TEXT NOT NULL,
+    page INTEGER,
+    heading TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    PRIMARY KEY (message_id, number)
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    ("0001_initial", _INITIAL),
+    ("0002_documents", _DOCUMENTS),
+)
 """Every migration this version knows, in order. Append only."""

@@ -17,6 +17,7 @@ from app.core.hub import HubClient
 from app.core.secrets import HF_TOKEN
 from app.core.startup import report_startup
 from app.store.database import open_database
+from app.store.documents import DocumentStore
 from app.store.history import HistoryStore
 from app.ui.api_server import ApiServerController
 from app.ui.chat_controller import ChatController
@@ -40,6 +41,7 @@ def build_window(services, engine, app: QApplication) -> MainWindow:
         services.settings,
         policy=services.policy,
         remote_engines=services.new_remote_engine,
+        documents=DocumentStore(database),
     )
     api_server = ApiServerController(
         engine, controller.local_model_id, services.policy, services.secrets

@@ -31,8 +31,13 @@ from app.core.options import ChatMessage, ChatRequest
 from app.core.policy import NO_POLICY, Policy
 from app.core.remote import RemoteListing, RemoteTarget, find_endpoint
 from app.core.settings import RemoteEndpointEntry, Settings
+from app.docs.embedding import EngineEmbedder
+from app.docs.grounding import Grounding, ground
+from app.docs.indexer import Indexer, IndexReport, scan_folder
+from app.docs.retrieval import Retriever
 from app.engine.client import EngineClient
 from app.engine.protocol import JobFinished, LoadedModel
+from app.store.documents import Collection, DocumentStore, Passage, Source
 from app.store.errors import NotFound
 from app.store.export import export_json, export_markdown
 from app.store.history import HistoryStore
@@ -75,6 +80,8 @@ class ChatController(QObject):
     modelFailed = Signal(str)
     speedChanged = Signal(float)
     notice = Signal(str)
+    documentsChanged = Signal()  # the current conversation's collections or attachments
+    attachProgress = Signal(str)  # what is being read ("" when done)
 
     def __init__(
         self,
@@ -86,8 +93,15 @@ class ChatController(QObject):
         parent: QObject | None = None,
         policy: Policy = NO_POLICY,
         remote_engines: Callable[[RemoteTarget], EngineClient] | None = None,
+        documents: DocumentStore | None = None,
     ) -> None:
         super().__init__(parent)
+        self.documents = documents
+        self._preparing = False
+        self._stopped = False
+        self._attaching = 0
+        self._sources: dict[int, list[Source]] = {}
+        self._pending_collections: list[int] = []
         self.policy = policy
         self.engine = engine
         """The engine the chat uses now: the local one or a remote endpoint's."""
@@ -255,6 +269,7 @@ class ChatController(QObject):
 
     def new_conversation(self) -> None:
         self.current_id = None
+        self._pending_collections = []
         self.threadReset.emit(0, [])
 
     def open_conversation(self, conversation_id: int) -> None:
@@ -307,6 +322,8 @@ class ChatController(QObject):
 
     def _thread_for_view(self, conversation_id: int) -> list:
         messages = self.history.thread(conversation_id)
+        if self.documents is not None:
+            self._sources = self.documents.sources_for([m.id for m in messages])
         active = self._active
         if active is None or active.conversation_id != conversation_id:
             return messages
@@ -320,7 +337,7 @@ class ChatController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._active is not None
+        return self._active is not None or self._preparing
 
     @property
     def active_message_id(self) -> int | None:
@@ -328,16 +345,15 @@ class ChatController(QObject):
 
     def send(self, text: str, edit_of: int | None = None, system_prompt: str = "") -> bool:
         """Write the user's message, then start the reply. False if nothing was sent."""
-        if self._active is not None or self.entry is None:
+        if self.busy or self.entry is None or self.attaching:
             if self.entry is None:
                 self.notice.emit("Choose a model first.")
+            elif self.attaching:
+                self.notice.emit("Wait a moment: the attached files are still being read.")
             return False
-        if self.current_id is None:
-            conversation = self.history.create_conversation(
-                system_prompt=system_prompt, model_ref=self.entry.id
-            )
-            self.current_id = conversation.id
         conversation_id = self.current_id
+        if conversation_id is None:
+            conversation_id = self._create_conversation(system_prompt)
         thread = self.history.thread(conversation_id)
         if edit_of is not None:
             edited = next((m for m in thread if m.id == edit_of), None)
@@ -354,7 +370,7 @@ class ChatController(QObject):
         return True
 
     def regenerate(self, message_id: int) -> None:
-        if self._active is not None or self.current_id is None:
+        if self.busy or self.current_id is None:
             return
         thread = self.history.thread(self.current_id)
         target = next((m for m in thread if m.id == message_id), None)
@@ -363,7 +379,7 @@ class ChatController(QObject):
         self._start_reply(self.current_id, target.parent_id, reset_view=True)
 
     def switch_alternative(self, message_id: int, direction: int) -> None:
-        if self.current_id is None or self._active is not None:
+        if self.current_id is None or self.busy:
             return
         self.history.switch_alternative(message_id, direction)
         self.threadReset.emit(self.current_id, self.history.thread(self.current_id))
@@ -371,6 +387,8 @@ class ChatController(QObject):
     def stop(self) -> None:
         if self._active is not None:
             (self._active.engine or self.engine).cancel(self._active.job_id)
+        elif self._preparing:
+            self._stopped = True  # the answer will not start once the search returns
 
     def _start_reply(self, conversation_id: int, parent_id: int, reset_view: bool = False) -> None:
         entry = self.entry
@@ -387,6 +405,89 @@ class ChatController(QObject):
         sampling = self.settings.for_model(entry.id).sampling_options()
         if sampling.seed is None:
             sampling = dataclasses.replace(sampling, seed=random.getrandbits(31))
+        collections = self.conversation_collections(conversation_id)
+        if not collections or not messages or messages[-1].role != "user":
+            self._begin_reply(
+                conversation_id,
+                parent_id=parent_id,
+                messages=messages,
+                sampling=sampling,
+                reset_view=reset_view,
+            )
+            return
+        # Ask the documents first, off the GUI thread; the reply starts when they answer.
+        store = self.documents
+        assert store is not None
+        question = messages[-1].content
+        earlier = [m for m in messages[:-1] if m.role != "system"]
+        context_length = (
+            self.loaded.context_length
+            if self.loaded is not None
+            else self.settings.for_model(entry.id).load_options(_load_path(entry)).context_length
+        )
+
+        # Vectors stored by the model that answers (hearth docs add --vectors) join in.
+        embedder = EngineEmbedder(self.engine, entry.id)
+
+        def retrieve() -> Grounding:
+            return ground(
+                store,
+                Retriever(store, embedder),
+                collections,
+                question,
+                context_length=context_length,
+                max_tokens=sampling.max_tokens,
+                history=earlier,
+                system=system,
+            )
+
+        def grounded(result: Grounding | None, error: BaseException | None) -> None:
+            self._preparing = False
+            if self._stopped:
+                self._stopped = False
+                reply = self.history.start_reply(conversation_id, parent_id)
+                self.history.finish_reply(reply.id, "", "cancelled")
+                self.busyChanged.emit(False)
+                self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+                return
+            if result is None:
+                text = error.user_text() if isinstance(error, HearthError) else str(error)
+                log.warning("retrieval failed: %s", error)
+                self._fail_reply(conversation_id, parent_id, text)
+                self.busyChanged.emit(False)
+                return
+            self._begin_reply(
+                conversation_id,
+                parent_id=parent_id,
+                messages=list(result.messages),
+                sampling=sampling,
+                reset_view=reset_view,
+                passages=result.passages,
+            )
+
+        self._preparing = True
+        self._stopped = False
+        self.busyChanged.emit(True)
+        run_in_background(retrieve, grounded, self)
+
+    def _fail_reply(self, conversation_id: int, parent_id: int, text: str) -> None:
+        reply = self.history.start_reply(conversation_id, parent_id)
+        self.history.finish_reply(reply.id, "", "error", error=text)
+        self.engineProblem.emit(text)
+        self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+
+    def _begin_reply(
+        self,
+        conversation_id: int,
+        *,
+        parent_id: int,
+        messages: list[ChatMessage],
+        sampling,
+        reset_view: bool,
+        passages: tuple[Passage, ...] = (),
+    ) -> None:
+        entry = self.entry
+        assert entry is not None
         reply = self.history.start_reply(
             conversation_id,
             parent_id,
@@ -394,12 +495,16 @@ class ChatController(QObject):
             sampling_json=json.dumps(dataclasses.asdict(sampling)),
             seed=sampling.seed,
         )
+        if passages and self.documents is not None:
+            self.documents.save_sources(reply.id, passages)
+            self._sources[reply.id] = self.documents.sources(reply.id)
         try:
             job = self.engine.chat(ChatRequest(tuple(messages), sampling))
         except HearthError as error:
             self.history.finish_reply(reply.id, "", "error", error=error.user_text())
             self.engineProblem.emit(error.user_text())
-            self.threadReset.emit(conversation_id, self.history.thread(conversation_id))
+            self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
+            self.busyChanged.emit(False)
             return
         self._active = _ActiveReply(
             job.id, reply.id, conversation_id, time.monotonic(), engine=self.engine
@@ -411,6 +516,112 @@ class ChatController(QObject):
             self.threadReset.emit(conversation_id, self._thread_for_view(conversation_id))
         else:
             self.replyStarted.emit(reply)
+
+    # -- documents -----------------------------------------------------------------------
+
+    def sources(self, message_id: int) -> list[Source]:
+        """The passages an answer was given (numbered as it cites them)."""
+        return self._sources.get(message_id, [])
+
+    def embedder_for(self, model_id: str) -> EngineEmbedder | None:
+        """Vectors from the engine, when ``model_id`` is the model loaded now."""
+        entry = self.entry
+        if not isinstance(entry, ModelEntry) or entry.id != model_id or self.loaded is None:
+            return None
+        return EngineEmbedder(self.engine, model_id)
+
+    def conversation_collections(self, conversation_id: int | None = None) -> list[Collection]:
+        if self.documents is None:
+            return []
+        cid = self.current_id if conversation_id is None else conversation_id
+        if cid is None:
+            known = {s.collection.id: s.collection for s in self.documents.list_collections()}
+            return [known[i] for i in self._pending_collections if i in known]
+        return self.documents.conversation_collections(cid)
+
+    def set_collections(self, collection_ids: list[int]) -> None:
+        """Choose the collections the current conversation answers from."""
+        if self.documents is None:
+            return
+        if self.current_id is None:
+            self._pending_collections = list(collection_ids)
+        else:
+            self.documents.set_conversation_collections(self.current_id, collection_ids)
+        self.documentsChanged.emit()
+
+    def attached_files(self) -> list[str]:
+        if self.documents is None or self.current_id is None:
+            return []
+        for collection in self.documents.conversation_collections(self.current_id):
+            if collection.attachments:
+                return self.documents.file_paths(collection.id)
+        return []
+
+    @property
+    def attaching(self) -> bool:
+        return self._attaching > 0
+
+    def attach_files(self, paths: list[Path], system_prompt: str = "") -> None:
+        """Read files into the current conversation (started now if it is new)."""
+        store = self.documents
+        files: list[Path] = []
+        for path in paths:  # a dropped folder brings the documents in it
+            files.extend(scan_folder(path)[0] if path.is_dir() else [path])
+        if store is None or not files:
+            if paths and not files:
+                self.notice.emit("There is no document Hearth can read there.")
+            return
+        paths = files
+        conversation_id = self.current_id
+        if conversation_id is None:
+            conversation_id = self._create_conversation(system_prompt)
+            self.conversationsChanged.emit()
+        collection = store.attachments(conversation_id)
+        indexer = Indexer(store)
+        self._attaching += 1
+        self.attachProgress.emit(f"Reading {paths[0].name}…")
+
+        def work() -> IndexReport:
+            return indexer.add_files(
+                collection,
+                paths,
+                lambda state: (
+                    self.attachProgress.emit(f"Reading {Path(state.path).name}…")
+                    if state.path
+                    else None
+                ),
+            )
+
+        def done(report: IndexReport | None, error: BaseException | None) -> None:
+            self._attaching -= 1
+            self.attachProgress.emit("")
+            if report is None:
+                text = error.user_text() if isinstance(error, HearthError) else str(error)
+                self.notice.emit(f"The files could not be attached: {text}")
+            else:
+                wanted = {str(Path(p).resolve()) for p in paths}
+                problems = [p for p in report.problems if p.path in wanted]
+                if problems:
+                    self.notice.emit(
+                        "Could not read "
+                        + "; ".join(f"{Path(p.path).name}: {p.reason}" for p in problems)
+                    )
+                else:
+                    self.notice.emit(f"Attached {len(paths)} file(s).")
+            self.documentsChanged.emit()
+
+        run_in_background(work, done, self)
+
+    def _create_conversation(self, system_prompt: str) -> int:
+        entry = self.entry
+        conversation = self.history.create_conversation(
+            system_prompt=system_prompt, model_ref=entry.id if entry else None
+        )
+        self.current_id = conversation.id
+        if self._pending_collections and self.documents is not None:
+            self.documents.set_conversation_collections(conversation.id, self._pending_collections)
+        self._pending_collections = []
+        return conversation.id
 
     def _model_record(self, entry: ModelEntry | RemoteListing) -> dict:
         """What a reply records about its model; a remote one by name and remote id."""

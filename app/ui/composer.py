@@ -1,10 +1,16 @@
-"""Where a person types: Enter sends, Shift+Enter starts a new line."""
+"""Where a person types: Enter sends, Shift+Enter starts a new line.
+
+Files dropped on the box, or chosen with Attach, are attached to the conversation.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -14,10 +20,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+DOCUMENT_FILTER = "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm *.csv);;All files (*)"
+
+
+def dropped_files(mime: QMimeData) -> list[Path]:
+    """The local files in a drag (links to remote places are not files)."""
+    if not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
 
 class ComposerEdit(QPlainTextEdit):
     submitted = Signal()
     escapePressed = Signal()
+    filesDropped = Signal(list)  # list[Path]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = dropped_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.filesDropped.emit(files)
+        else:
+            super().dropEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -36,6 +72,7 @@ class Composer(QWidget):
     sendRequested = Signal(str)
     stopRequested = Signal()
     editCancelled = Signal()
+    filesAttached = Signal(list)  # list[Path]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +84,12 @@ class Composer(QWidget):
         self._edit_banner.setObjectName("editBanner")
         self._edit_banner.setVisible(False)
         layout.addWidget(self._edit_banner)
+        self.attachments = QLabel()
+        self.attachments.setObjectName("attachmentsLabel")
+        self.attachments.setAccessibleName("Attached files")
+        self.attachments.setWordWrap(True)
+        self.attachments.setVisible(False)
+        layout.addWidget(self.attachments)
         row = QHBoxLayout()
         self.edit = ComposerEdit(self)
         self.edit.setObjectName("composer")
@@ -61,6 +104,7 @@ class Composer(QWidget):
         self.edit.setFixedHeight(72)
         self.edit.submitted.connect(self._submit)
         self.edit.escapePressed.connect(self._escape)
+        self.edit.filesDropped.connect(self.filesAttached)
         row.addWidget(self.edit, 1)
         buttons = QVBoxLayout()
         self.send_button = QPushButton("Send")
@@ -74,12 +118,38 @@ class Composer(QWidget):
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stopRequested)
+        self.attach_button = QPushButton("Attach…")
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setAccessibleName("Attach files")
+        self.attach_button.setToolTip(
+            "Attach documents to this conversation (or drop files on the message box)"
+        )
+        self.attach_button.clicked.connect(self._choose_files)
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.attach_button)
         row.addLayout(buttons)
         layout.addLayout(row)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self._busy = False
+
+    def _choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(
+            self, "Attach documents", str(Path.home()), DOCUMENT_FILTER
+        )
+        if names:
+            self.filesAttached.emit([Path(name) for name in names])
+
+    def set_attachments(self, paths: list[str], reading: str = "") -> None:
+        """Show the conversation's attached files (and what is being read now)."""
+        text = ""
+        if paths:
+            text = "Attached: " + ", ".join(Path(p).name for p in paths)
+        if reading:
+            text = f"{text} · {reading}" if text else reading
+        self.attachments.setText(text)
+        self.attachments.setToolTip("\n".join(paths))
+        self.attachments.setVisible(bool(text))
 
     def set_busy(self, busy: bool) -> None:
         self._busy = busy

@@ -36,13 +36,17 @@ from app.ui.api_server import API_KEY_SECRET, ApiServerController
 from app.ui.background import run_in_background
 from app.ui.banner import Banner
 from app.ui.chat_controller import ChatController
+from app.ui.citations import source_number
+from app.ui.collections_dialog import CollectionsDialog
 from app.ui.composer import Composer
 from app.ui.conversation_list import ConversationList
+from app.ui.documents_button import DocumentsButton
 from app.ui.message_view import MessageView
 from app.ui.model_browser import ModelBrowser
 from app.ui.model_picker import ModelPicker
 from app.ui.request_log import RequestLog
 from app.ui.settings_dialog import SettingsDialog
+from app.ui.sources_dialog import SourcesDialog
 from app.ui.theme import apply_font_size, apply_theme, system_theme
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -103,7 +107,13 @@ class MainWindow(QMainWindow):
         self.crash_banner = Banner("crashBanner", self)
         self.undo_banner = Banner("undoBanner", self)
         self.view = MessageView(self)
+        self.view.source_lookup = controller.sources
         self.composer = Composer(self)
+        self.documents_button = DocumentsButton(self)
+        self.documents_button.setVisible(controller.documents is not None)
+        self.composer.attach_button.setVisible(controller.documents is not None)
+        self.collections_dialog: CollectionsDialog | None = None
+        self.sources_dialog: SourcesDialog | None = None
 
         chat = QWidget(self)
         chat_layout = QVBoxLayout(chat)
@@ -117,6 +127,7 @@ class MainWindow(QMainWindow):
         prompt_row.setContentsMargins(12, 0, 12, 4)
         prompt_row.addWidget(self.assistant_picker)
         prompt_row.addWidget(self.system_prompt, 1)
+        prompt_row.addWidget(self.documents_button)
         chat_layout.addLayout(prompt_row)
         chat_layout.addWidget(self.crash_banner)
         chat_layout.addWidget(self.undo_banner)
@@ -184,6 +195,16 @@ class MainWindow(QMainWindow):
         )
         self.undo_action.setEnabled(False)
         chat_menu.addAction(self.undo_action)
+        if self.controller.documents is not None:
+            chat_menu.addSeparator()
+            self.attach_action = self._action(
+                "Attach files…", "Ctrl+Shift+A", self.composer.attach_button.click
+            )
+            chat_menu.addAction(self.attach_action)
+            self.collections_action = self._action(
+                "Document collections…", "Ctrl+Shift+D", self.manage_collections
+            )
+            chat_menu.addAction(self.collections_action)
 
     def _action(self, text: str, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -208,6 +229,10 @@ class MainWindow(QMainWindow):
         self.assistant_picker.activated.connect(self._choose_assistant)
         self.composer.sendRequested.connect(self._send)
         self.composer.stopRequested.connect(c.stop)
+        self.composer.filesAttached.connect(self._attach)
+        self.documents_button.collectionsChosen.connect(c.set_collections)
+        self.documents_button.attachRequested.connect(self.composer.attach_button.click)
+        self.documents_button.manageRequested.connect(self.manage_collections)
         self.view.actionRequested.connect(self._message_action)
         self.view.linkActivated.connect(self._link)
         self.crash_banner.actionClicked.connect(self._reload)
@@ -226,6 +251,8 @@ class MainWindow(QMainWindow):
         c.modelFailed.connect(self._model_failed)
         c.speedChanged.connect(lambda s: self.speed_status.setText(f"{s:.1f} tok/s"))
         c.notice.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        c.documentsChanged.connect(self._show_documents)
+        c.attachProgress.connect(self._attach_progress)
 
     def _restore_state(self) -> None:
         geometry = self._ui_state.value("window/geometry")
@@ -295,6 +322,7 @@ class MainWindow(QMainWindow):
         self.sidebar.select(conversation_id or None)
         title = conversation.title if conversation else "New chat"
         self.setWindowTitle(f"{title} — Hearth")
+        self._show_documents()
 
     def _show_assistant(self, prompt: str) -> None:
         self.system_prompt.setText(prompt)
@@ -453,7 +481,50 @@ class MainWindow(QMainWindow):
     def _message_text(self, message_id: int) -> str:
         return self.controller.history.get_message(message_id).content
 
+    # -- documents -------------------------------------------------------------------------
+
+    def _show_documents(self) -> None:
+        documents = self.controller.documents
+        if documents is None:
+            return
+        available = [(s.collection.id, s.collection.name) for s in documents.list_collections()]
+        chosen = [c.id for c in self.controller.conversation_collections() if not c.attachments]
+        self.documents_button.set_state(available, chosen)
+        self.composer.set_attachments(self.controller.attached_files())
+
+    def _attach(self, paths: list) -> None:
+        self.controller.attach_files([Path(p) for p in paths], self.system_prompt.text())
+
+    def _attach_progress(self, text: str) -> None:
+        self.composer.set_attachments(self.controller.attached_files(), text)
+
+    def manage_collections(self) -> None:
+        documents = self.controller.documents
+        if documents is None:
+            return
+        if self.collections_dialog is None:
+            self.collections_dialog = CollectionsDialog(
+                documents, self, embedder_for=self.controller.embedder_for
+            )
+            self.collections_dialog.collectionsChanged.connect(self._show_documents)
+        self.collections_dialog.refresh()
+        self.collections_dialog.show()
+        self.collections_dialog.raise_()
+
+    def show_sources(self, message_id: int, number: int = 1) -> None:
+        sources = self.controller.sources(message_id)
+        if not sources:
+            return
+        dialog = SourcesDialog(sources, number, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.sources_dialog = dialog
+
     def _link(self, href: str, message_id: int) -> None:
+        number = source_number(href)
+        if number is not None:
+            self.show_sources(message_id, number)
+            return
         if href.startswith("hearth-copy:"):
             message = self.controller.history.get_message(message_id)
             blocks = self.view.rendered(message).code_blocks
@@ -559,6 +630,8 @@ class MainWindow(QMainWindow):
         self._ui_state.setValue("window/geometry", self.saveGeometry())
         self._ui_state.setValue("window/splitter", self.splitter.saveState())
         self._ui_state.sync()
+        if self.collections_dialog is not None:
+            self.collections_dialog.reject()  # cancels indexing that is still running
         if self.api_server is not None:
             self.api_server.shutdown()
         if self.downloads is not None:

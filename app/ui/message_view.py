@@ -9,6 +9,7 @@ through its own widget only.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.markdown import RenderedMarkdown, StreamingMarkdown, render_markdown, stylesheet
+from app.ui.citations import link_citations
 from app.ui.message_widget import MessageWidget
 from app.ui.theme import current_theme
 
@@ -63,9 +65,11 @@ class MessageView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._canvas)
 
+        self.source_lookup: Callable[[int], list] = lambda _message_id: []
+        """The passages an answer was given (set by the window; empty for most)."""
         self._widgets: dict[int, MessageWidget] = {}
         self._hidden: list = []  # older messages not built yet, oldest first
-        self._cache: OrderedDict[tuple[int, str, str], RenderedMarkdown] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, str, str, int], RenderedMarkdown] = OrderedDict()
         self._stream: StreamingMarkdown | None = None
         self._stream_id: int | None = None
         self._streamed: list[str] = []
@@ -160,8 +164,10 @@ class MessageView(QScrollArea):
         self.set_busy(False)
         if widget is None:
             return
-        # What was streamed can differ from what was saved (e.g. a cut stop string).
-        if stream is None or "".join(self._streamed) != message.content:
+        # What was streamed can differ from what was saved (e.g. a cut stop string);
+        # an answer with sources is rendered again whole, with its citations as links.
+        cited = bool(self.source_lookup(message.id))
+        if stream is None or cited or "".join(self._streamed) != message.content:
             self.replace_message(message)
             return
         widget.apply_update(stream.finish())
@@ -195,11 +201,17 @@ class MessageView(QScrollArea):
         self._insert(message, index)
 
     def rendered(self, message) -> RenderedMarkdown:
-        key = (message.id, message.content, current_theme())
+        sources = len(self.source_lookup(message.id)) if message.role == "assistant" else 0
+        key = (message.id, message.content, current_theme(), sources)
         cached = self._cache.get(key)
         if cached is None:
             if message.role == "assistant":
                 cached = render_markdown(message.content, theme=current_theme())
+                if sources:
+                    cached = RenderedMarkdown(
+                        html=link_citations(cached.html, sources),
+                        code_blocks=cached.code_blocks,
+                    )
             else:
                 cached = _plain(message.content)
             self._cache[key] = cached
@@ -224,6 +236,8 @@ class MessageView(QScrollArea):
         css = stylesheet(current_theme())
         body = self.rendered(message).html if message.content else ""
         widget = MessageWidget(message, css, body, self._canvas)
+        if message.role == "assistant":
+            widget.set_sources(self.source_lookup(message.id))
         widget.set_busy(self._busy)
         widget.actionRequested.connect(self.actionRequested)
         widget.linkActivated.connect(self.linkActivated)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.markdown import RenderUpdate
+from app.ui.citations import sources_html
 from app.ui.rich_text import RichText
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -104,6 +105,9 @@ class MessageWidget(QFrame):
         self._footer.setWordWrap(False)
         self._footer.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._footer.setVisible(False)
+        self._sources: RichText | None = None
+        self._sources_slot = QVBoxLayout()
+        layout.addLayout(self._sources_slot)
         layout.addWidget(self._footer)
         self.set_pager(message)
         if body_html:
@@ -146,6 +150,25 @@ class MessageWidget(QFrame):
         self._footer.setText(text)
         self._footer.setToolTip(text)
         self._footer.setVisible(bool(text))
+
+    def set_sources(self, sources: list) -> None:
+        """List the passages the answer was given, each a link that shows it."""
+        if not sources:
+            return
+        html = sources_html(sources)
+        if self._sources is None:
+            self._sources = RichText(html, self._css, self)
+            self._sources.setObjectName("messageSources")
+            self._sources.setAccessibleName("Sources of this answer")
+            self._sources.linkActivated.connect(
+                lambda href: self.linkActivated.emit(href, self.message_id)
+            )
+            self._sources_slot.addWidget(self._sources)
+        else:
+            self._sources.set_html(html)
+
+    def sources_text(self) -> str:
+        return self._sources.plain_text() if self._sources is not None else ""
 
     def set_busy(self, busy: bool) -> None:
         regenerate = getattr(self, "_regenerate", None)

@@ -23,7 +23,8 @@ from app.store.errors import StorageBusy, translate
 from app.store.migrations import MIGRATIONS
 
 SIDES = ("-wal", "-shm")
-EXTRA = (*MIGRATIONS, ("0002_test_extra", "CREATE TABLE extra (x INTEGER);"))
+N = len(MIGRATIONS)
+EXTRA = (*MIGRATIONS, (f"{N + 1:04d}_test_extra", "CREATE TABLE extra (x INTEGER);"))
 
 
 @pytest.fixture
@@ -82,22 +83,22 @@ def test_reopening_is_a_no_op(db_path: Path):
 def test_an_older_database_is_backed_up_then_migrated(db_path: Path):
     make_history(db_path, migrations=MIGRATIONS)  # "the previous version"
     with open_database(db_path, migrations=EXTRA) as db:
-        assert db.schema_version == 2
+        assert db.schema_version == N + 1
         with db.read() as conn:
             assert conn.execute("SELECT count(*) FROM extra").fetchone()[0] == 0
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == N + 1
         assert HistoryStore(db).thread(1)[0].content == "remember this"
-        backup = db_path.with_name("history.db.bak-v1")
+        backup = db_path.with_name(f"history.db.bak-v{N}")
         assert db.side_files() == [backup]
     with raw(backup) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == N
         assert conn.execute("SELECT content FROM messages").fetchone()[0] == "remember this"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_an_existing_backup_of_the_same_version_is_kept(db_path: Path):
     make_history(db_path)
-    first = db_path.with_name("history.db.bak-v1")
+    first = db_path.with_name(f"history.db.bak-v{N}")
     first.write_bytes(b"an earlier backup")
     with open_database(db_path, migrations=EXTRA) as db:
         backups = db.side_files()
@@ -114,7 +115,7 @@ def test_a_newer_database_is_refused_and_left_untouched(db_path: Path):
     assert isinstance(error, HearthError)
     assert str(error) == (
         "This history database was written by a newer version of Hearth "
-        "(schema 2, this version knows 1)."
+        f"(schema {N + 1}, this version knows {N})."
     )
     assert f"Update Hearth, or move {db_path} aside" in error.user_text()
     assert files_in(db_path.parent) == before
@@ -123,7 +124,7 @@ def test_a_newer_database_is_refused_and_left_untouched(db_path: Path):
 def test_a_database_with_an_unknown_migration_name_is_refused(db_path: Path):
     make_history(db_path, migrations=EXTRA)
     before = files_in(db_path.parent)
-    other = (*MIGRATIONS, ("0002_from_a_fork", "CREATE TABLE fork (x);"))
+    other = (*MIGRATIONS, (f"{N + 1:04d}_from_a_fork", "CREATE TABLE fork (x);"))
     with pytest.raises(DatabaseTooNew):
         open_database(db_path, migrations=other)
     assert files_in(db_path.parent) == before
@@ -147,11 +148,11 @@ def test_migration_statements_are_split_with_trigger_bodies_whole():
 
 def test_a_failing_migration_changes_nothing(db_path: Path):
     make_history(db_path)
-    broken = (*MIGRATIONS, ("0002_broken", "CREATE TABLE ok (x); SELECT * FROM missing;"))
+    broken = (*MIGRATIONS, (f"{N + 1:04d}_broken", "CREATE TABLE ok (x); SELECT * FROM missing;"))
     with pytest.raises(StorageError):
         open_database(db_path, migrations=broken)
     with open_database(db_path) as db, db.read() as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == N
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "ok" not in tables
 

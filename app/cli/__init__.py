@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.cli import ask, config, history, models, serve
+from app.cli import ask, classify, config, history, models, serve, translate
 from app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,6 +29,8 @@ Registrar = Callable[[Commands], None]
 # The order here is the order in `hearth --help`.
 COMMANDS: tuple[Registrar, ...] = (
     ask.register,
+    classify.register,
+    translate.register,
     models.register,
     serve.register,
     config.register,

@@ -7,6 +7,7 @@ llama_cpp; tests use a scripted fake with the same shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.core.options import LoadOptions, SamplingOptions
@@ -51,6 +52,37 @@ class Backend(Protocol):
     def token_piece(self, token: int) -> bytes: ...
 
     def is_end_of_generation(self, token: int) -> bool: ...
+
+    # -- scoring (classification) --------------------------------------------------------
+
+    def tokenize_fragment(self, text: str, special: bool) -> list[int]:
+        """Tokens of text in the middle of a prompt: no BOS; special tokens only if asked."""
+        ...
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        sequences: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+    ) -> ScoreBatch:
+        """Log-probabilities of each candidate continuing ``prefix + sequence``.
+
+        The prefix goes into the KV cache (what is already there is reused) and stays
+        there; the sequences are evaluated after it, together, each as its own sequence
+        (as many per decode call as fit), and are dropped from the cache afterwards.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    logprobs: list[list[float]]
+    """Per sequence, per candidate: the summed log-probability of its tokens."""
+    prefix_evaluated: int
+    """Prefix tokens that were not in the cache and had to be evaluated."""
+    evaluated: int
+    """Tokens evaluated for the sequences and candidates."""
+    decode_calls: int
 
 
 BackendFactory = Callable[[], Backend]

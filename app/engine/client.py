@@ -33,13 +33,15 @@ from app.engine.protocol import (
     LoadCommand,
     LoadedModel,
     ModelLoaded,
+    ScoreCommand,
+    ScoreRequest,
     UnloadCommand,
 )
 from app.engine.transport import HostExit, Transport, TransportFactory
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["load", "chat", "unload"]
+JobKind = Literal["load", "chat", "unload", "score"]
 EngineState = Literal["stopped", "starting", "ready", "crashed", "closed"]
 Listener = Callable[[Event], None]
 
@@ -143,6 +145,11 @@ class EngineClient:
     def chat(self, request: ChatRequest) -> Job:
         job_id = next(self._ids)
         return self._submit(Job(job_id, "chat", ChatCommand(job_id, request)))
+
+    def score(self, request: ScoreRequest) -> Job:
+        """Classification scores; ``ScoreResults`` events arrive as items are done."""
+        job_id = next(self._ids)
+        return self._submit(Job(job_id, "score", ScoreCommand(job_id, request)))
 
     def unload(self) -> Job:
         job_id = next(self._ids)
@@ -269,7 +276,7 @@ class EngineClient:
             self._start_host()
         assert self._host is not None
         job = self._pending[0]
-        if self._reload_needed and self._last_load is not None and job.kind == "chat":
+        if self._reload_needed and self._last_load is not None and job.kind in ("chat", "score"):
             job_id = next(self._ids)
             serves = self._pending[0].id
             job = Job(job_id, "load", LoadCommand(job_id, self._last_load), internal=True)

@@ -11,8 +11,8 @@ from app.cli.common import EXIT_INTERRUPTED, EXIT_OK, Commands, UsageError, load
 from app.tasks.inputs import InputError, Items, read_path, write_csv, write_file
 from app.tasks.translate import (
     TranslateError,
-    Translation,
     TranslateSpec,
+    Translation,
     Translator,
     parse_glossary,
 )

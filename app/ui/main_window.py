@@ -151,6 +151,35 @@ class MainWindow(QMainWindow):
         )
         self.undo_action.setEnabled(False)
         chat_menu.addAction(self.undo_action)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.classify_action = self._action("Classify…", "Ctrl+Shift+L", self.open_classify)
+        tools_menu.addAction(self.classify_action)
+        self.translate_action = self._action("Translate…", "Ctrl+Shift+T", self.open_translate)
+        tools_menu.addAction(self.translate_action)
+        self.classify_panel = None
+        self.translate_panel = None
+
+    def open_classify(self) -> None:
+        """The Classify panel (one per window), on the engine the chat uses."""
+        if self.classify_panel is None:
+            from app.tasks.label_sets import LabelSetStore
+            from app.ui.classify_panel import ClassifyPanel
+
+            folder = self.paths.data_dir if self.paths is not None else Path.home() / ".hearth"
+            store = LabelSetStore(folder / "label_sets.json")
+            self.classify_panel = ClassifyPanel(self.controller.engine, store, self)
+        self.classify_panel.show()
+        self.classify_panel.raise_()
+        self.classify_panel.activateWindow()
+
+    def open_translate(self) -> None:
+        if self.translate_panel is None:
+            from app.ui.translate_panel import TranslatePanel
+
+            self.translate_panel = TranslatePanel(self.controller.engine, self)
+        self.translate_panel.show()
+        self.translate_panel.raise_()
+        self.translate_panel.activateWindow()
 
     def _action(self, text: str, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -433,5 +462,8 @@ class MainWindow(QMainWindow):
         self._ui_state.setValue("window/geometry", self.saveGeometry())
         self._ui_state.setValue("window/splitter", self.splitter.saveState())
         self._ui_state.sync()
+        for panel in (self.classify_panel, self.translate_panel):
+            if panel is not None:
+                panel.close()  # cancels its running task
         self.controller.shutdown()
         super().closeEvent(event)

@@ -111,6 +111,8 @@ class ClassifyOptions:
     items_per_decode: int = 1
     max_item_tokens: int | None = None
     top_alternatives: int = 3
+    restate: bool = False
+    """Name the labels again right before the item (in the cached prefix, so free)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,11 @@ def build_prompt(label_set: LabelSet, options: ClassifyOptions) -> ScorePrompt:
         reply = LETTERS[index] if letters else label_set.labels[index].name
         messages.append(ChatMessage("user", _item_message(example.text)))
         messages.append(ChatMessage("assistant", reply))
-    messages.append(ChatMessage("user", _item_message(ITEM_SLOT)))
+    lead = ""
+    if options.restate:
+        tags = [LETTERS[i] if letters else name for i, name in enumerate(label_set.names)]
+        lead = f"Which label fits this text: {', '.join(tags[:-1])} or {tags[-1]}?\n"
+    messages.append(ChatMessage("user", lead + _item_message(ITEM_SLOT)))
     candidates = tuple(LETTERS[: len(label_set.labels)]) if letters else label_set.names
     return ScorePrompt(
         tuple(messages),

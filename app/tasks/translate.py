@@ -19,6 +19,7 @@ from app.engine.client import EngineClient, Job
 from app.engine.protocol import JobFinished, TextChunk
 
 _PARAGRAPH_BREAK = re.compile(r"(\n[ \t]*\n\s*)")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
 class TranslateError(HearthError):
@@ -97,6 +98,25 @@ def missed_terms(source: str, translation: str, spec: TranslateSpec) -> list[str
         for term, fixed in spec.glossary
         if term.casefold() in source.casefold() and fixed.casefold() not in translation.casefold()
     ]
+
+
+class _ParagraphFilter:
+    """Keeps a streamed paragraph one paragraph: no blank lines inside, no leading or
+    trailing whitespace (held back until more text shows it is inside)."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._started = False
+
+    def feed(self, piece: str) -> str:
+        text = _BLANK_LINES.sub("\n", self._pending + piece)
+        if not self._started:
+            text = text.lstrip()
+        body = text.rstrip()
+        self._pending = text[len(body) :]
+        if body:
+            self._started = True
+        return body
 
 
 # -- the model side ------------------------------------------------------------------------
@@ -226,16 +246,18 @@ class Translator:
                 stream = self.streamer.stream(build_messages(core, self.spec), answer_budget(core))
                 self._stream = stream
                 pieces: list[str] = []
+                keep = _ParagraphFilter()
                 for raw in stream:
-                    piece = raw if pieces else raw.lstrip()
-                    pieces.append(piece)
-                    if on_text is not None and piece:
-                        on_text(piece)
+                    piece = keep.feed(raw)
+                    if piece:
+                        pieces.append(piece)
+                        if on_text is not None:
+                            on_text(piece)
                 if self._cancelled or stream.finish_reason == "cancelled":
                     self._cancelled = True
                     return None
                 cut = cut or stream.finish_reason == "length"
-                translated = "".join(pieces).strip()
+                translated = "".join(pieces)
                 missed += missed_terms(core, translated, self.spec)
                 out.append(leading + translated + trailing)
                 if trailing and on_text is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
@@ -36,6 +37,10 @@ from app.ui.message_view import MessageView
 from app.ui.model_picker import ModelPicker
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.theme import apply_font_size, apply_theme, system_theme
+
+if TYPE_CHECKING:
+    from app.ui.classify_panel import ClassifyPanel
+    from app.ui.translate_panel import TranslatePanel
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -156,30 +161,32 @@ class MainWindow(QMainWindow):
         tools_menu.addAction(self.classify_action)
         self.translate_action = self._action("Translate…", "Ctrl+Shift+T", self.open_translate)
         tools_menu.addAction(self.translate_action)
-        self.classify_panel = None
-        self.translate_panel = None
+        self.classify_panel: ClassifyPanel | None = None
+        self.translate_panel: TranslatePanel | None = None
 
     def open_classify(self) -> None:
         """The Classify panel (one per window), on the engine the chat uses."""
-        if self.classify_panel is None:
+        panel = self.classify_panel
+        if panel is None:
             from app.tasks.label_sets import LabelSetStore
             from app.ui.classify_panel import ClassifyPanel
 
             folder = self.paths.data_dir if self.paths is not None else Path.home() / ".hearth"
             store = LabelSetStore(folder / "label_sets.json")
-            self.classify_panel = ClassifyPanel(self.controller.engine, store, self)
-        self.classify_panel.show()
-        self.classify_panel.raise_()
-        self.classify_panel.activateWindow()
+            panel = self.classify_panel = ClassifyPanel(self.controller.engine, store, self)
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
 
     def open_translate(self) -> None:
-        if self.translate_panel is None:
+        panel = self.translate_panel
+        if panel is None:
             from app.ui.translate_panel import TranslatePanel
 
-            self.translate_panel = TranslatePanel(self.controller.engine, self)
-        self.translate_panel.show()
-        self.translate_panel.raise_()
-        self.translate_panel.activateWindow()
+            panel = self.translate_panel = TranslatePanel(self.controller.engine, self)
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
 
     def _action(self, text: str, shortcut, slot) -> QAction:
         action = QAction(text, self)

@@ -108,3 +108,15 @@ def test_bad_requests_are_refused(spec, message):
 def test_glossary_file_formats():
     lines = ["# comment", "Hearth = Foyer", "", "invoice,facture", "tab\tonglet"]
     assert parse_glossary(lines) == (("Hearth", "Foyer"), ("invoice", "facture"), ("tab", "onglet"))
+
+
+def test_blank_lines_inside_a_translated_paragraph_do_not_add_paragraphs():
+    class Chatty(FakeStreamer):
+        def stream(self, messages, max_tokens):
+            return FakeStream(["\n", "Erste", "\n", " \n", "Zeile", "\n\n"], self)
+
+    shown: list[str] = []
+    result = Translator(Chatty(), TranslateSpec("de")).translate("one\n\ntwo", shown.append)
+    assert result is not None
+    assert result.text == "Erste\nZeile\n\nErste\nZeile"
+    assert "".join(shown) == result.text

@@ -113,17 +113,20 @@ def run_classify(args: argparse.Namespace) -> int:
     services = load_services()
     from app.tasks.scoring import EngineScorer
 
-    results: list[Classification] = []
+    done: dict[int, Classification] = {}
     interrupted = False
     if items.texts:
         client, _entry = load_model(services, args)
         try:
             classifier = Classifier(EngineScorer(client), label_set, options)
             rate = RateLine(len(items.texts))
+
+            def on_result(result: Classification) -> None:
+                done[result.index] = result
+                rate.update(classifier.stats.done)
+
             try:
-                results = classifier.run(
-                    list(items.texts), lambda _: rate.update(classifier.stats.done)
-                )
+                classifier.run(list(items.texts), on_result)
             except KeyboardInterrupt:
                 interrupted = True
                 classifier.cancel()
@@ -132,21 +135,11 @@ def run_classify(args: argparse.Namespace) -> int:
             interrupted = interrupted or classifier.cancelled
         finally:
             client.shutdown()
-    if interrupted:
-        results = _finished_prefix(results)
+    # After an interruption: the rows that were finished, still in input order.
+    results = [done[index] for index in sorted(done)]
     _report(items, results, args)
     _notes(results, len(items.texts), interrupted)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
-
-
-def _finished_prefix(results: list[Classification]) -> list[Classification]:
-    """After a cancel: the rows finished in input order (no gaps)."""
-    finished: list[Classification] = []
-    for index, result in enumerate(results):
-        if result.index != index:
-            break
-        finished.append(result)
-    return finished
 
 
 def _alternatives(result: Classification) -> str:

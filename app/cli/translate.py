@@ -88,10 +88,13 @@ def run_translate(args: argparse.Namespace) -> int:
                     results = [] if result is None else [result]
                 else:
                     rate = RateLine(len(items.texts))
+
+                    def on_result(result: Translation) -> None:
+                        results.append(result)  # kept if Ctrl+C stops the rest
+                        rate.update(translator.stats.done)
+
                     try:
-                        results = translator.translate_all(
-                            items.texts, lambda _: rate.update(translator.stats.done)
-                        )
+                        translator.translate_all(items.texts, on_result)
                     finally:
                         rate.clear()
             except KeyboardInterrupt:

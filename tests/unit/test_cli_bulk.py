@@ -175,3 +175,16 @@ def test_translate_bad_glossary_line(capsys, monkeypatch, fake_engine, tmp_path)
     argv = ["translate", "--to", "de", "--glossary", str(glossary), "hi"]
     code, _, err = run(capsys, monkeypatch, argv)
     assert code == 2 and "Cannot read the glossary line 'nonsense'" in err
+
+
+def test_classify_ctrl_c_prints_the_finished_rows_and_exits_130(capsys, monkeypatch, fake_engine):
+    def interrupt(self, done: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("app.cli.bulk.RateLine.update", interrupt)
+    lines = "".join(f"good {i}\n" for i in range(20))
+    code, out, err = run(capsys, monkeypatch, ["classify", "--labels", "good,bad", "--json"], lines)
+    assert code == 130
+    assert [r["text"] for r in json.loads(out)] == ["good 0", "good 1"]
+    assert "stopped after 2 of 20 items" in err

@@ -298,6 +298,7 @@ class EngineHost:
                     first,
                     scores,
                     batch.evaluated,
+                    sum(len(tokens) for tokens in sequences),
                     len(prefix),
                     batch.prefix_evaluated,
                 )

@@ -192,6 +192,8 @@ class ScoreResults:
     scores: tuple[ItemScore, ...]
     evaluated_tokens: int
     """Tokens evaluated for these items (item, prompt tail and candidates)."""
+    prompt_tokens: int
+    """Of those, the items' and the prompt tail's (the rest are candidate tokens)."""
     prefix_tokens: int
     prefix_evaluated: int
     """Of the shared prefix, how many tokens were evaluated now (0 when cached)."""

@@ -149,6 +149,7 @@ class RunStats:
     total: int = 0
     started: float = field(default_factory=time.perf_counter)
     evaluated_tokens: int = 0
+    prompt_tokens: int = 0
     item_tokens: int = 0
 
     @property
@@ -305,6 +306,7 @@ class Classifier:
                     index, items[index], scored, names, options=self.options, bias=bias
                 )
                 self.stats.evaluated_tokens += scored.evaluated_tokens
+                self.stats.prompt_tokens += scored.prompt_tokens
                 self.stats.item_tokens += scored.item_tokens
                 self._record(results, result, on_result)
         return [r for r in results if r is not None]

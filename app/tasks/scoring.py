@@ -49,6 +49,8 @@ class ScoredItem:
     """False when the scores come from a generated answer, not from probabilities."""
     evaluated_tokens: int = 0
     """Tokens the model evaluated for this item (0 when unknown)."""
+    prompt_tokens: int = 0
+    """Of those, the item's and the prompt tail's (not the label tokens)."""
     item_tokens: int = 0
 
 
@@ -86,6 +88,7 @@ class _EngineStream:
         for event in self._job.events():
             if isinstance(event, ScoreResults):
                 share = event.evaluated_tokens / max(1, len(event.scores))
+                prompt_share = event.prompt_tokens / max(1, len(event.scores))
                 for offset, score in enumerate(event.scores):
                     yield (
                         event.start + offset,
@@ -94,6 +97,7 @@ class _EngineStream:
                             score.truncated,
                             True,
                             round(share),
+                            round(prompt_share),
                             score.item_tokens,
                         ),
                     )

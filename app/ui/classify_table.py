@@ -29,6 +29,7 @@ class ClassifyTableModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[Classification | None] = []
+        self.texts: list[str] = []
         self.labels: tuple[str, ...] = ()
         self.multi = False
 

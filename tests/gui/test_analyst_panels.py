@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
+from app.main import build_services
 from app.ui.classify_panel import ClassifyPanel
 from app.ui.translate_panel import TranslatePanel
 from tests.fakes.backend import Script
@@ -178,3 +180,32 @@ def test_translate_panel_batches_lines_with_progress(qtbot, make_window, tmp_pat
         ["", "", ""],
         ["bye", "Salut", ""],
     ]
+
+
+@pytest.mark.integration
+def test_panels_with_the_real_engine_and_starter_model(qtbot, make_window):
+    window = make_window(engine=build_services().new_engine())
+    window.open_classify()
+    panel = window.classify_panel
+    panel.examples_edit.setPlainText(
+        "Lovely little cafe, great coffee. => positive\n"
+        "The app keeps crashing, useless. => negative"
+    )
+    outcome = run_classify(
+        qtbot,
+        panel,
+        "I love it, wonderful!\n\nThis is the worst product I have ever bought.",
+        "positive, negative",
+    )
+    assert outcome == "done", panel.error_label.text()
+    assert column(panel, 2) == ["positive", "", "negative"]
+
+    window.open_translate()
+    translate = window.translate_panel
+    translate.target_language.setCurrentText("French")
+    translate.source_edit.setPlainText("Good morning.\n\nThank you.")
+    with qtbot.waitSignal(translate.runFinished, timeout=120_000) as finished:
+        qtbot.mouseClick(translate.run_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0] == "done", translate.error_label.text()
+    paragraphs = translate.output.toPlainText().split("\n\n")
+    assert len(paragraphs) == 2 and all(p.strip() for p in paragraphs)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.cli import ask, config, docs, history, hub, models, remote, serve
+from app.cli import ask, classify, config, docs, history, hub, models, remote, serve, translate
 from app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -30,6 +30,8 @@ Registrar = Callable[[Commands], None]
 COMMANDS: tuple[Registrar, ...] = (
     ask.register,
     docs.register,
+    classify.register,
+    translate.register,
     models.register,
     hub.register,
     serve.register,

@@ -73,5 +73,36 @@ class Backend(Protocol):
 
     def is_end_of_generation(self, token: int) -> bool: ...
 
+    # -- scoring (classification) --------------------------------------------------------
+
+    def tokenize_fragment(self, text: str, special: bool) -> list[int]:
+        """Tokens of text in the middle of a prompt: no BOS; special tokens only if asked."""
+        ...
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        sequences: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+    ) -> ScoreBatch:
+        """Log-probabilities of each candidate continuing ``prefix + sequence``.
+
+        The prefix goes into the KV cache (what is already there is reused) and stays
+        there; the sequences are evaluated after it, together, each as its own sequence
+        (as many per decode call as fit), and are dropped from the cache afterwards.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    logprobs: list[list[float]]
+    """Per sequence, per candidate: the summed log-probability of its tokens."""
+    prefix_evaluated: int
+    """Prefix tokens that were not in the cache and had to be evaluated."""
+    evaluated: int
+    """Tokens evaluated for the sequences and candidates."""
+    decode_calls: int
+
 
 BackendFactory = Callable[[], Backend]

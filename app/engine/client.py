@@ -41,18 +41,20 @@ from app.engine.protocol import (
     LoadCommand,
     LoadedModel,
     ModelLoaded,
+    ScoreCommand,
+    ScoreRequest,
     UnloadCommand,
 )
 from app.engine.transport import HostExit, Transport, TransportFactory
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["load", "chat", "embed", "unload"]
+JobKind = Literal["load", "chat", "embed", "score", "unload"]
 EngineState = Literal["stopped", "starting", "ready", "crashed", "closed"]
 Listener = Callable[[Event], None]
 LOCAL = "local"
 """The owner of jobs from the window and the command line."""
-_NEEDS_MODEL = ("chat", "embed")
+_NEEDS_MODEL = ("chat", "embed", "score")
 
 
 class Job:
@@ -182,6 +184,11 @@ class EngineClient:
         job_id = next(self._ids)
         job = Job(job_id, "embed", EmbedCommand(job_id, tuple(texts)), owner=owner)
         return self._submit(job, max_waiting)
+
+    def score(self, request: ScoreRequest) -> Job:
+        """Classification scores; ``ScoreResults`` events arrive as items are done."""
+        job_id = next(self._ids)
+        return self._submit(Job(job_id, "score", ScoreCommand(job_id, request)))
 
     def unload(self) -> Job:
         job_id = next(self._ids)

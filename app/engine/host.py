@@ -20,12 +20,14 @@ from app.core.options import FinishReason, GenerationStats
 from app.core.prompting import render_chat_prompt
 from app.engine.backend import Backend, BackendFactory
 from app.engine.protocol import (
+    ITEM_SLOT,
     ChatCommand,
     Command,
     EmbedCommand,
     EmbeddingsReady,
     Event,
     HostReady,
+    ItemScore,
     JobCommand,
     JobFinished,
     JobStarted,
@@ -34,6 +36,8 @@ from app.engine.protocol import (
     LoadProgress,
     ModelLoaded,
     PromptEvaluated,
+    ScoreCommand,
+    ScoreResults,
     ShutdownCommand,
     TextChunk,
     UnloadCommand,
@@ -104,6 +108,8 @@ class EngineHost:
                 finished = self._chat(command)
             elif isinstance(command, EmbedCommand):
                 finished = self._embed(command)
+            elif isinstance(command, ScoreCommand):
+                finished = self._score(command)
             else:
                 finished = self._unload(command)
         except HearthError as failure:
@@ -262,3 +268,78 @@ class EngineHost:
             seed=sampling.seed or 0,
         )
         return JobFinished(job_id, finish, text="".join(parts), stats=stats)
+
+    def _score(self, command: ScoreCommand) -> JobFinished:
+        """Classification: candidate log-probabilities per item, no generation."""
+        job_id = command.job_id
+        request = command.request
+        model = self._model
+        if model is None:
+            raise NoModelLoaded()
+        backend = self.backend
+        started = time.perf_counter()
+        bos, eos = backend.special_tokens
+        rendered = render_chat_prompt(
+            model.chat_template, request.messages, bos_token=bos, eos_token=eos
+        )
+        head, slot, tail = rendered.text.partition(ITEM_SLOT)
+        if not slot:
+            raise UnexpectedEngineError("the chat template dropped the item from the prompt")
+        prefix = backend.tokenize(head)
+        suffix = backend.tokenize_fragment(tail + request.answer_prefix, special=True)
+        candidates = [backend.tokenize_fragment(c, special=False) for c in request.candidates]
+        if any(not tokens for tokens in candidates):
+            raise UnexpectedEngineError("a candidate answer has no tokens")
+        n_ctx = backend.context_length
+        room = n_ctx - len(prefix) - len(suffix) - max(len(c) for c in candidates)
+        if room < 1:
+            raise ContextOverflow(n_ctx - room + 1, n_ctx)
+        cap = min(room, request.max_item_tokens or room)
+        self._channel.emit(PromptEvaluated(job_id, len(prefix), 0, rendered.warning))
+        total_evaluated = 0
+        total_prefix_evaluated = 0
+        step = request.items_per_decode
+        finish: FinishReason = "stop"
+        engine_s = 0.0
+        for first in range(0, len(request.items), step):
+            if self._cancel.is_cancelled(job_id):
+                finish = "cancelled"
+                break
+            sequences: list[list[int]] = []
+            meta: list[tuple[int, bool]] = []
+            for text in request.items[first : first + step]:
+                tokens = backend.tokenize_fragment(text, special=False)
+                truncated = len(tokens) > cap
+                tokens = tokens[:cap]
+                meta.append((len(tokens), truncated))
+                sequences.append(tokens + suffix)
+            before = time.perf_counter()
+            batch = backend.score(prefix, sequences, candidates)
+            engine_s += time.perf_counter() - before
+            total_evaluated += batch.evaluated
+            total_prefix_evaluated += batch.prefix_evaluated
+            scores = tuple(
+                ItemScore(tuple(lps), count, truncated)
+                for lps, (count, truncated) in zip(batch.logprobs, meta, strict=True)
+            )
+            self._channel.emit(
+                ScoreResults(
+                    job_id,
+                    first,
+                    scores,
+                    batch.evaluated,
+                    sum(len(tokens) for tokens in sequences),
+                    len(prefix),
+                    batch.prefix_evaluated,
+                )
+            )
+        ended = time.perf_counter()
+        stats = GenerationStats(
+            prompt_tokens=total_evaluated + total_prefix_evaluated,
+            cached_tokens=0,
+            completion_tokens=0,
+            ttft_ms=0.0,
+            total_ms=(ended - started) * 1000.0,
+            engine_ms=engine_s * 1000.0,
+        )
+        return JobFinished(job_id, finish, stats=stats)

@@ -20,6 +20,7 @@ from app.core.errors import HearthError, NoModelLoaded
 from app.core.options import FinishReason, GenerationStats, SamplingOptions
 from app.core.remote import RemoteError, RemoteHttp, RemoteModelMissing
 from app.engine.protocol import (
+    REMOTE_ARCHITECTURE,
     BuildInfo,
     ChatCommand,
     Command,
@@ -33,6 +34,7 @@ from app.engine.protocol import (
     LoadProgress,
     ModelLoaded,
     PromptEvaluated,
+    ScoreCommand,
     ShutdownCommand,
     TextChunk,
     UnloadCommand,
@@ -124,6 +126,9 @@ class RemoteTransport:
             return self._chat(command)
         if isinstance(command, EmbedCommand):
             return self._embed(command)
+        if isinstance(command, ScoreCommand):
+            # Callers choose constrained answers for remote models (tasks.scoring).
+            raise RemoteError("A remote server cannot score labels from log-probabilities.")
         assert isinstance(command, UnloadCommand)
         self._model = None
         return JobFinished(command.job_id, "stop")
@@ -144,7 +149,7 @@ class RemoteTransport:
         loaded = LoadedModel(
             path=f"remote:{self._http.endpoint.name}/{model}",
             name=model,
-            architecture="remote",
+            architecture=REMOTE_ARCHITECTURE,
             quantization="",
             context_length=command.options.context_length,
             trained_context_length=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
@@ -48,6 +49,10 @@ from app.ui.request_log import RequestLog
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.sources_dialog import SourcesDialog
 from app.ui.theme import apply_font_size, apply_theme, system_theme
+
+if TYPE_CHECKING:
+    from app.ui.classify_panel import ClassifyPanel
+    from app.ui.translate_panel import TranslatePanel
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -205,6 +210,39 @@ class MainWindow(QMainWindow):
                 "Document collections…", "Ctrl+Shift+D", self.manage_collections
             )
             chat_menu.addAction(self.collections_action)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.classify_action = self._action("Classify…", "Ctrl+Shift+L", self.open_classify)
+        tools_menu.addAction(self.classify_action)
+        self.translate_action = self._action("Translate…", "Ctrl+Shift+T", self.open_translate)
+        tools_menu.addAction(self.translate_action)
+        self.classify_panel: ClassifyPanel | None = None
+        self.translate_panel: TranslatePanel | None = None
+
+    def open_classify(self) -> None:
+        """The Classify panel (one per window), on the engine the chat uses."""
+        panel = self.classify_panel
+        if panel is None:
+            from app.tasks.label_sets import LabelSetStore
+            from app.ui.classify_panel import ClassifyPanel
+
+            folder = self.paths.data_dir if self.paths is not None else Path.home() / ".hearth"
+            store = LabelSetStore(folder / "label_sets.json")
+            panel = self.classify_panel = ClassifyPanel(self.controller.engine, store, self)
+        panel.engine = self.controller.engine  # the chat's model, local or remote
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
+
+    def open_translate(self) -> None:
+        panel = self.translate_panel
+        if panel is None:
+            from app.ui.translate_panel import TranslatePanel
+
+            panel = self.translate_panel = TranslatePanel(self.controller.engine, self)
+        panel.engine = self.controller.engine
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
 
     def _action(self, text: str, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -443,6 +481,10 @@ class MainWindow(QMainWindow):
         self.engine_status.setText(f"Loading model… {fraction * 100:.0f}%")
 
     def _model_loaded(self, model: LoadedModel) -> None:
+        # Panels run on whatever model the chat now uses (a remote one included).
+        for panel in (self.classify_panel, self.translate_panel):
+            if panel is not None:
+                panel.engine = self.controller.engine
         self.picker.show_loaded(model.device, model.gpu_layers, model.layers)
         if not self.controller.busy:
             self._show_engine_ready()
@@ -636,5 +678,8 @@ class MainWindow(QMainWindow):
             self.api_server.shutdown()
         if self.downloads is not None:
             self.downloads.shutdown()  # pauses: the parts are resumed next time
+        for panel in (self.classify_panel, self.translate_panel):
+            if panel is not None:
+                panel.close()  # cancels its running task
         self.controller.shutdown()
         super().closeEvent(event)

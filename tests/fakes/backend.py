@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from app.core.errors import EmbeddingsUnsupported, ModelLoadError
 from app.core.options import LoadOptions, SamplingOptions
 from app.core.prompting import CHATML_TEMPLATE
-from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
+from app.engine.backend import EmbeddingBatch, ProgressCallback, ScoreBatch, StopCheck
 from app.engine.protocol import BuildInfo, LoadedModel
 
 EOS = 0
@@ -38,6 +38,9 @@ class Script:
     echo_prompt: bool = False
     """Answer with the rendered prompt itself, to see what reached the model."""
     can_embed: bool = True
+    score_keywords: tuple[str, ...] = ()
+    """Scoring: an item that contains keyword k favours candidate k (else all are equal)."""
+    score_delay_s: float = 0.0
 
 
 class ScriptedBackend:
@@ -48,6 +51,8 @@ class ScriptedBackend:
         self._loaded = False
         self._evaluated: list[int] = []
         self.generate_calls = 0
+        self.score_calls: list[tuple[int, int]] = []
+        """Per ``score`` call: (prefix tokens evaluated, sequence tokens evaluated)."""
 
     def build_info(self) -> BuildInfo:
         return BuildInfo(backend="scripted", version="scripted 1", gpu_offload=False)
@@ -135,6 +140,40 @@ class ScriptedBackend:
 
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOS
+
+    def tokenize_fragment(self, text: str, special: bool) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        sequences: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+    ) -> ScoreBatch:
+        cached = self.cached_prefix(prefix)
+        if cached == len(prefix) and len(self._evaluated) == len(prefix):
+            prefix_evaluated = 0
+        else:
+            prefix_evaluated = len(prefix) - cached
+        self._evaluated = list(prefix)
+        if self.script.score_delay_s:
+            time.sleep(self.script.score_delay_s)
+        logprobs: list[list[float]] = []
+        evaluated = 0
+        for tokens in sequences:
+            text = bytes(tokens).decode("utf-8", errors="replace")
+            favourite = None
+            for index, keyword in enumerate(self.script.score_keywords):
+                if keyword and keyword in text:
+                    favourite = min(index, len(candidates) - 1)
+                    break
+            if favourite is None:
+                logprobs.append([-2.0] * len(candidates))
+            else:
+                logprobs.append([-0.05 if c == favourite else -4.0 for c in range(len(candidates))])
+            evaluated += len(tokens) + sum(len(c) - 1 for c in candidates)
+        self.score_calls.append((prefix_evaluated, evaluated))
+        return ScoreBatch(logprobs, prefix_evaluated, evaluated, 1)
 
 
 EMBEDDING_SIZE = 64

@@ -21,7 +21,7 @@ from app.core.fit import suggest_gpu_layers
 from app.core.gguf_inspect import inspect_gguf
 from app.core.hardware import probe_hardware
 from app.core.options import AUTO, LoadOptions, SamplingOptions
-from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
+from app.engine.backend import EmbeddingBatch, ProgressCallback, ScoreBatch, StopCheck
 from app.engine.backends.llama_embeddings import EmbeddingContext
 from app.engine.protocol import BuildInfo, LoadedModel
 
@@ -44,6 +44,9 @@ NO_GPU_NOTE = (
 _LOG_LINES = 40
 _GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type values
 _GGML_LOG_LEVEL_ERROR = 4
+SCORE_SEQUENCES = 32
+"""llama.cpp sequences the context is created with: 0 holds the shared prompt prefix,
+the others take the items scored together in one decode call."""
 
 
 class _NativeLog:
@@ -229,16 +232,26 @@ class LlamaBackend:
         # Llama() has no progress hook; it builds its model params from
         # llama_model_default_params(), so hand it params that carry our callback.
         original = llama_c.llama_model_default_params
+        original_context = llama_c.llama_context_default_params
 
         def params_with_progress() -> Any:
             params = original()
             params.progress_callback = on_progress
             return params
 
+        def context_with_sequences() -> Any:
+            # Scoring evaluates several items at once as separate sequences that share
+            # the cached prompt prefix: that needs one KV buffer for all sequences.
+            params = original_context()
+            params.n_seq_max = SCORE_SEQUENCES
+            params.kv_unified = True
+            return params
+
         # llama.cpp quantizes the V cache only with flash attention; K works without it.
         cache_type = _GGML_TYPES[options.kv_cache_type]
         type_v = cache_type if options.flash_attention else _GGML_TYPES["f16"]
         llama_c.llama_model_default_params = params_with_progress
+        llama_c.llama_context_default_params = context_with_sequences
         try:
             return llama_cpp.Llama(
                 model_path=str(path),
@@ -257,6 +270,7 @@ class LlamaBackend:
             )
         finally:
             llama_c.llama_model_default_params = original
+            llama_c.llama_context_default_params = original_context
 
     def unload(self) -> None:
         llm, self._llm = self._llm, None
@@ -352,3 +366,114 @@ class LlamaBackend:
                 llama_c.llama_vocab_is_eog(self._loaded._model.vocab, token)
             )
         return eog
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def tokenize_fragment(self, text: str, special: bool) -> list[int]:
+        tokens: list[int] = self._loaded.tokenize(
+            text.encode("utf-8"), add_bos=False, special=special
+        )
+        return tokens
+
+    def _hold_prefix(self, prefix: Sequence[int]) -> int:
+        """Leave exactly ``prefix`` in sequence 0 of the KV cache; return tokens evaluated."""
+        llm = self._loaded
+        evaluated = llm.input_ids[: llm.n_tokens]
+        size = min(len(evaluated), len(prefix))
+        same = 0
+        if size:
+            equal = evaluated[:size] == np.asarray(prefix[:size], dtype=evaluated.dtype)
+            same = size if bool(equal.all()) else int(np.argmin(equal))
+        if same == len(prefix):
+            if llm.n_tokens != same:
+                llm.n_tokens = same
+                llm._ctx.kv_cache_seq_rm(-1, same, -1)
+            return 0
+        llm.n_tokens = same
+        llm.eval(list(prefix[same:]))
+        return len(prefix) - same
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        sequences: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+    ) -> ScoreBatch:
+        llm = self._loaded
+        prefix_evaluated = self._hold_prefix(prefix)
+        start = len(prefix)
+        multi = [c for c, tokens in enumerate(candidates) if len(tokens) > 1]
+        seqs_per_item = 1 + len(multi)
+        per_group = max(1, (SCORE_SEQUENCES - 1) // seqs_per_item)
+        logprobs = [[0.0] * len(candidates) for _ in sequences]
+        n_batch = int(llm.n_batch)
+        batch = llama_c.llama_batch_init(n_batch, 0, seqs_per_item)
+        mem = llama_c.llama_get_memory(llm._ctx.ctx)
+        evaluated = 0
+        calls = 0
+        try:
+            for first in range(0, len(sequences), per_group):
+                group = range(first, min(first + per_group, len(sequences)))
+                # Entries: token, position, sequence ids, and what its logits score:
+                # (item, candidate, next token of that candidate).
+                entries: list[tuple[int, int, list[int], list[tuple[int, int, int]]]] = []
+                used: list[int] = []
+                for slot, item in enumerate(group):
+                    base = 1 + slot * seqs_per_item
+                    seq_ids = list(range(base, base + seqs_per_item))
+                    used.extend(seq_ids)
+                    tokens = sequences[item]
+                    for offset, token in enumerate(tokens):
+                        needs: list[tuple[int, int, int]] = []
+                        if offset == len(tokens) - 1:
+                            needs = [(item, c, cand[0]) for c, cand in enumerate(candidates)]
+                        entries.append((token, start + offset, seq_ids, needs))
+                    for branch, c in enumerate(multi, start=1):
+                        cand = candidates[c]
+                        for step in range(len(cand) - 1):
+                            position = start + len(tokens) + step
+                            needs = [(item, c, cand[step + 1])]
+                            entries.append((cand[step], position, [base + branch], needs))
+                for seq in used:
+                    llama_c.llama_memory_seq_cp(mem, 0, seq, 0, start)
+                try:
+                    for at in range(0, len(entries), n_batch):
+                        chunk = entries[at : at + n_batch]
+                        self._decode_entries(batch, chunk, logprobs)
+                        evaluated += len(chunk)
+                        calls += 1
+                finally:
+                    for seq in used:
+                        llama_c.llama_memory_seq_rm(mem, seq, -1, -1)
+        finally:
+            llama_c.llama_batch_free(batch)
+        return ScoreBatch(logprobs, prefix_evaluated, evaluated, calls)
+
+    def _decode_entries(
+        self,
+        batch: Any,
+        entries: list[tuple[int, int, list[int], list[tuple[int, int, int]]]],
+        logprobs: list[list[float]],
+    ) -> None:
+        llm = self._loaded
+        batch.n_tokens = len(entries)
+        for index, (token, position, seq_ids, needs) in enumerate(entries):
+            batch.token[index] = token
+            batch.pos[index] = position
+            batch.n_seq_id[index] = len(seq_ids)
+            for k, seq in enumerate(seq_ids):
+                batch.seq_id[index][k] = seq
+            batch.logits[index] = bool(needs)
+        status = int(llama_c.llama_decode(llm._ctx.ctx, batch))
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status}")
+        n_vocab = int(llm.n_vocab())
+        for index, (_, _, _, needs) in enumerate(entries):
+            if not needs:
+                continue
+            pointer = llama_c.llama_get_logits_ith(llm._ctx.ctx, index)
+            row = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+            peak = float(row.max())
+            log_total = peak + float(np.log(np.exp(row - peak).sum()))
+            for item, candidate, target in needs:
+                logprobs[item][candidate] += float(row[target]) - log_total

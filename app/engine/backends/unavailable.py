@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from app.core.errors import ModelLoadError, NoModelLoaded
 from app.core.options import LoadOptions, SamplingOptions
-from app.engine.backend import EmbeddingBatch, ProgressCallback, StopCheck
+from app.engine.backend import EmbeddingBatch, ProgressCallback, ScoreBatch, StopCheck
 from app.engine.protocol import BuildInfo, LoadedModel
 
 NO_DRIVER_REASON = (
@@ -66,6 +66,17 @@ class UnavailableBackend:
         raise NoModelLoaded()
 
     def token_piece(self, token: int) -> bytes:
+        raise NoModelLoaded()
+
+    def tokenize_fragment(self, text: str, special: bool) -> list[int]:
+        raise NoModelLoaded()
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        sequences: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+    ) -> ScoreBatch:
         raise NoModelLoaded()
 
     def is_end_of_generation(self, token: int) -> bool:

@@ -116,3 +116,18 @@ def test_an_unreachable_endpoint_is_listed_with_its_reason_and_ask_fails_cleanly
     asked = hearth("ask", "-m", "remote:gone", "Hi")
     assert asked.returncode == 1 and "Cannot reach the server" in asked.stderr
     assert "Traceback" not in asked.stderr
+
+
+def test_classify_and_translate_run_on_the_remote_model(llama_server):
+    assert hearth("remote", "add", "lab3", llama_server, "--model", MODEL_ALIAS).returncode == 0
+    items = "I love this product, it works great\nTerrible service, never again\n"
+    classified = hearth(
+        "classify", "-m", "remote:lab3", "--labels", "positive,negative", "--json", stdin=items
+    )
+    assert classified.returncode == 0, classified.stderr
+    rows = json.loads(classified.stdout)
+    assert [row["text"] for row in rows] == items.splitlines()  # rows in = rows out
+    assert all(row["label"] in ("positive", "negative") for row in rows)
+    translated = hearth("translate", "-m", "remote:lab3", "--to", "French", "Good morning")
+    assert translated.returncode == 0, translated.stderr
+    assert translated.stdout.strip()

@@ -183,3 +183,21 @@ def test_a_stream_the_server_cuts_short_is_an_error_that_keeps_the_text():
         assert "before it was complete" in finished.error.user_text()
     finally:
         engine.shutdown()
+
+
+def test_classification_on_a_remote_model_asks_for_answers_instead_of_scores():
+    from app.tasks.classify import Classifier, Label, LabelSet
+    from app.tasks.scoring import GenerationScorer, scorer_for
+
+    fruit = LabelSet((Label("apple"), Label("banana"), Label("cherry")))
+    with scripted_api_server(Script(pieces=(b"Banana",))) as url:
+        engine = remote_engine(endpoint(url))
+        try:
+            assert engine.load(LoadOptions("scripted")).wait(10).ok
+            scorer = scorer_for(engine)
+            assert isinstance(scorer, GenerationScorer)  # no log-probabilities remotely
+            results = Classifier(scorer, fruit).run(["a long yellow fruit", "", "another"])
+            assert [r.label for r in results] == ["banana", "", "banana"]
+            assert [r.confidence for r in results] == [None, None, None]
+        finally:
+            engine.shutdown()

@@ -7,7 +7,6 @@ off the GUI thread.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -18,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -39,12 +37,13 @@ from app.tasks.classify import (
     LabelSet,
     parse_labels,
 )
-from app.tasks.inputs import Items, parse_csv, parse_lines, read_path, write_csv, write_file
+from app.tasks.inputs import Items, parse_lines, write_csv, write_file
 from app.tasks.label_sets import LabelSetStore, SavedLabelSet, parse_examples
 from app.tasks.scoring import scorer_for
 from app.ui.background import run_in_background
 from app.ui.bridges.task_bridge import TaskRelay
 from app.ui.classify_table import LABEL_COLUMN, ClassifyFilterModel, ClassifyTableModel
+from app.ui.items_file import choose_items_file, read_items
 from app.ui.label_set_bar import LabelSetBar
 from app.ui.rate_progress import RateProgress
 
@@ -185,28 +184,15 @@ class ClassifyPanel(QWidget):
     # -- inputs ---------------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open items", "", "Text or CSV (*.txt *.csv);;All files (*)"
-        )
-        if not path:
-            return
-        column = None
-        if path.lower().endswith(".csv"):
-            header = _csv_header(Path(path))
-            if header:
-                column, ok = QInputDialog.getItem(
-                    self, "Column", "Classify column:", header, 0, False
-                )
-                if not ok:
-                    return
-        self.open_path(Path(path), column)
+        chosen = choose_items_file(self, "Classify")
+        if chosen is not None:
+            self.open_path(*chosen)
 
     def open_path(self, path: Path, column: str | None = None) -> None:
         """Read items from a text file (a line each) or a CSV column, off the GUI thread."""
 
         def read() -> Items:
-            text = read_path(path)
-            return parse_csv(text, column, str(path)) if column else parse_lines(text)
+            return read_items(path, column)
 
         def done(items: Items | None, error: BaseException | None) -> None:
             if error is not None or items is None:
@@ -371,12 +357,3 @@ class ClassifyPanel(QWidget):
     def closeEvent(self, event) -> None:
         self.cancel()
         super().closeEvent(event)
-
-
-def _csv_header(path: Path) -> list[str]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-    except (OSError, UnicodeDecodeError):
-        return []
-    return next(csv.reader([first]), [])

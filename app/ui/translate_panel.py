@@ -7,7 +7,6 @@ flushed to the view by a timer.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -18,7 +17,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -29,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import HearthError
 from app.engine.client import EngineClient
-from app.tasks.inputs import Items, parse_csv, parse_lines, read_path, write_csv, write_file
+from app.tasks.inputs import Items, parse_lines, write_csv, write_file
 from app.tasks.translate import (
     EngineStreamer,
     TranslateSpec,
@@ -39,6 +37,7 @@ from app.tasks.translate import (
 )
 from app.ui.background import run_in_background
 from app.ui.bridges.task_bridge import TaskRelay
+from app.ui.items_file import choose_items_file, read_items
 from app.ui.rate_progress import RateProgress
 
 LANGUAGES = (
@@ -160,30 +159,13 @@ class TranslatePanel(QWidget):
     # -- inputs ---------------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open items", "", "Text or CSV (*.txt *.csv);;All files (*)"
-        )
-        if not path:
-            return
-        column = None
-        if path.lower().endswith(".csv"):
-            try:
-                with open(path, encoding="utf-8-sig", newline="") as handle:
-                    header = next(csv.reader([handle.readline()]), [])
-            except (OSError, UnicodeDecodeError):
-                header = []
-            if header:
-                column, ok = QInputDialog.getItem(
-                    self, "Column", "Translate column:", header, 0, False
-                )
-                if not ok:
-                    return
-        self.open_path(Path(path), column)
+        chosen = choose_items_file(self, "Translate")
+        if chosen is not None:
+            self.open_path(*chosen)
 
     def open_path(self, path: Path, column: str | None = None) -> None:
         def read() -> Items:
-            text = read_path(path)
-            return parse_csv(text, column, str(path)) if column else parse_lines(text)
+            return read_items(path, column)
 
         def done(items: Items | None, error: BaseException | None) -> None:
             if error is not None or items is None:

@@ -209,3 +209,25 @@ def test_panels_with_the_real_engine_and_starter_model(qtbot, make_window):
     assert finished.args[0] == "done", translate.error_label.text()
     paragraphs = translate.output.toPlainText().split("\n\n")
     assert len(paragraphs) == 2 and all(p.strip() for p in paragraphs)
+
+
+def test_choosing_a_csv_asks_which_column_and_reads_its_cells(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+    from app.ui.items_file import choose_items_file, read_items
+
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,review\n1,Great phone\n2,Broke in a week\n", encoding="utf-8")
+    offered: list[list[str]] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(table), ""))
+
+    def pick(parent, title, label, columns, *rest):
+        offered.append(list(columns))
+        return "review", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    chosen = choose_items_file(parent, "Classify")
+    assert chosen == (table, "review") and offered == [["id", "review"]]
+    assert read_items(*chosen).texts == ("Great phone", "Broke in a week")

@@ -61,7 +61,9 @@ def run_ask(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise UsageError("the prompt is empty")
-    opened = open_model(services, args.model)
+    opened = open_model(
+        services, args.model, context_length=args.context_length, gpu_layers=args.gpu_layers
+    )
     settings = opened.settings
     sampling = settings.sampling_options()
     try:
@@ -74,15 +76,6 @@ def run_ask(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     options = opened.options
-    if args.context_length or args.gpu_layers is not None:
-        try:
-            options = dataclasses.replace(
-                options,
-                context_length=args.context_length or options.context_length,
-                gpu_layers=options.gpu_layers if args.gpu_layers is None else args.gpu_layers,
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
 
     messages = []
     if args.system:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -52,17 +51,10 @@ def load_model(services: Services, args: argparse.Namespace) -> tuple[EngineClie
     """A new engine with the chosen model (local or remote) loaded; the caller shuts it down."""
     from app.engine.protocol import LoadProgress
 
-    opened = open_model(services, args.model)
+    opened = open_model(
+        services, args.model, context_length=args.context_length, gpu_layers=args.gpu_layers
+    )
     options = opened.options
-    try:
-        options = dataclasses.replace(
-            options,
-            context_length=args.context_length or options.context_length,
-            gpu_layers=options.gpu_layers if args.gpu_layers is None else args.gpu_layers,
-        )
-    except ValueError as exc:
-        opened.client.shutdown()
-        raise UsageError(str(exc)) from exc
     progress = Progress(sys.stderr, enabled=sys.stderr.isatty())
     client = opened.client
     try:

@@ -107,25 +107,43 @@ class OpenedModel:
     client: EngineClient
 
 
-def open_model(services: Services, reference: str | None) -> OpenedModel:
-    """``-m`` (a local id or path, or ``remote:...``) or the default, and an engine for it."""
+def open_model(
+    services: Services,
+    reference: str | None,
+    *,
+    context_length: int | None = None,
+    gpu_layers: int | None = None,
+) -> OpenedModel:
+    """``-m`` (a local id or path, or ``remote:...``) or the default, and an engine for it.
+
+    ``context_length`` and ``gpu_layers`` (from the command line) override the settings.
+    """
+    import dataclasses
+
     from app.core.remote import is_remote_reference, resolve_target
 
     reference = reference or services.settings.default_model
+    target = None
     if reference and is_remote_reference(reference):
         target, _ = resolve_target(reference, services.settings, services.policy)
-        settings = services.settings.for_model(target.id)
+        model_id, name, location = target.id, target.model, target.endpoint.base_url
+        settings = services.settings.for_model(model_id)
         options = settings.load_options(target.model)
-        client = services.new_remote_engine(target)
-        return OpenedModel(
-            target.id, target.model, target.endpoint.base_url, settings, options, client
+    else:
+        entry = chosen_model(services, reference)
+        model_id, name, location = entry.id, entry.name, str(entry.path)
+        settings = services.settings.for_model(model_id)
+        options = settings.load_options(location)
+    try:
+        options = dataclasses.replace(
+            options,
+            context_length=context_length or options.context_length,
+            gpu_layers=options.gpu_layers if gpu_layers is None else gpu_layers,
         )
-    entry = chosen_model(services, reference)
-    settings = services.settings.for_model(entry.id)
-    options = settings.load_options(str(entry.path))
-    return OpenedModel(
-        entry.id, entry.name, str(entry.path), settings, options, services.new_engine()
-    )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    client = services.new_engine() if target is None else services.new_remote_engine(target)
+    return OpenedModel(model_id, name, location, settings, options, client)
 
 
 class Progress:

@@ -138,3 +138,19 @@ def test_the_cli_does_not_import_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("command", ["ask", "classify", "translate"])
+def test_an_impossible_context_length_is_a_usage_error_before_any_engine_starts(
+    command, capsys, tmp_path
+):
+    items = tmp_path / "items.txt"
+    items.write_text("one\ntwo\n", encoding="utf-8")
+    extra = {
+        "ask": ["hi"],
+        "classify": ["--labels", "a,b", "--input", str(items)],
+        "translate": ["--to", "French", "hi"],
+    }
+    code = main([command, "--context-length", "8", *extra[command]])
+    assert code == 2
+    assert "context length must be at least 16" in capsys.readouterr().err

@@ -85,7 +85,14 @@ class ModelPicker(QWidget):
     def set_remote(self, listings: list[RemoteListing]) -> None:
         """Show these remote models after the local ones, keeping the selection."""
         current = self.current()
-        self._remote = list(listings)
+        kept = list(listings)
+        if isinstance(current, RemoteListing) and not any(
+            listing.id == current.id and not listing.error for listing in kept
+        ):
+            # The chat still uses it (its server may be back soon): keep showing it
+            # rather than jumping to a model the chat is not using.
+            kept.append(current)
+        self._remote = kept
         self.set_entries(self._entries, current.id if current is not None else None)
 
     def current(self) -> ModelEntry | RemoteListing | None:

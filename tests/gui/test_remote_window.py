@@ -287,3 +287,18 @@ def test_the_policy_can_disable_remote_endpoints(make_window, qtbot, hearth_home
     qtbot.waitUntil(lambda: not dialog.isVisible())
     saved = json.loads(window.settings_store.path.read_text())
     assert [e["name"] for e in saved["remotes"]] == ["gpu"]
+
+
+def test_the_picker_keeps_the_remote_model_in_use_when_its_server_drops_out(qtbot):
+    from app.core.remote import RemoteListing
+    from app.ui.model_picker import ModelPicker
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_entries([], None)
+    picker.set_remote([RemoteListing("farm", "http://farm:8000/v1", "llama")])
+    picker.select("remote:farm/llama")
+    down = RemoteListing("farm", "http://farm:8000/v1", None, "Cannot reach the server")
+    picker.set_remote([down])
+    assert picker.current() is not None
+    assert picker.current().id == "remote:farm/llama"

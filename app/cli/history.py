@@ -27,6 +27,7 @@ def register(commands: Commands) -> None:
 def run_history(args: argparse.Namespace) -> int:
     services = load_services()
     from app.store.database import HISTORY_FILE, open_database
+    from app.store.documents import DocumentStore
     from app.store.export import export_json, export_markdown
     from app.store.history import HistoryStore
 
@@ -62,9 +63,11 @@ def run_history(args: argparse.Namespace) -> int:
                     sys.stdout.write(f"{s.id:>5}  {when}  {s.message_count:>4} msgs  {s.title}\n")
             return EXIT_OK
         if args.format == "json":
-            text = json.dumps(export_json(store, args.id), indent=2, ensure_ascii=False) + "\n"
+            documents = DocumentStore(database)
+            data = export_json(store, args.id, documents)
+            text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         else:
-            text = export_markdown(store, args.id)
+            text = export_markdown(store, args.id, DocumentStore(database))
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

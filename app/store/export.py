@@ -1,7 +1,8 @@
 """Export a conversation's visible thread as Markdown or as a JSON-ready dict.
 
 Local file paths (``model_path``) are left out of exports: they can name the user's
-account and folders. The model is identified by name, quantization, size, fingerprint.
+account and folders. The model is identified by name, quantization, size, fingerprint;
+an answer's document sources by file name, page and section, with the passage text.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from app.store.documents import DocumentStore, Source
 from app.store.history import Conversation, HistoryStore, Message
 from app.store.timestamps import format_ts
 
@@ -26,9 +28,13 @@ _NOTES = {
 }
 
 
-def export_json(store: HistoryStore, conversation_id: int) -> dict[str, Any]:
+def export_json(
+    store: HistoryStore, conversation_id: int, documents: DocumentStore | None = None
+) -> dict[str, Any]:
     """The conversation and its visible thread; ``json.dumps`` can write it as is."""
     conversation = store.get_conversation(conversation_id)
+    thread = store.thread(conversation_id)
+    sources = _sources(documents, thread)
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -38,11 +44,13 @@ def export_json(store: HistoryStore, conversation_id: int) -> dict[str, Any]:
         "updated_at": format_ts(conversation.updated_at),
         "system_prompt": conversation.system_prompt,
         "model_ref": conversation.model_ref,
-        "messages": [_message_json(message) for message in store.thread(conversation_id)],
+        "messages": [_message_json(m, sources.get(m.id, [])) for m in thread],
     }
 
 
-def export_markdown(store: HistoryStore, conversation_id: int) -> str:
+def export_markdown(
+    store: HistoryStore, conversation_id: int, documents: DocumentStore | None = None
+) -> str:
     conversation = store.get_conversation(conversation_id)
     parts = [f"# {_heading(conversation)}", ""]
     parts.append(f"<sub>{_esc(_date(conversation.created_at))}</sub>")
@@ -52,14 +60,56 @@ def export_markdown(store: HistoryStore, conversation_id: int) -> str:
         parts.append(">")
         parts.extend(f"> {line}".rstrip() for line in conversation.system_prompt.splitlines())
         parts.append("")
-    for index, message in enumerate(store.thread(conversation_id)):
+    thread = store.thread(conversation_id)
+    sources = _sources(documents, thread)
+    for index, message in enumerate(thread):
         if index:
             parts.extend(["---", ""])
         parts.extend(_message_markdown(message))
+        parts.extend(_sources_markdown(sources.get(message.id, [])))
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _message_json(message: Message) -> dict[str, Any]:
+def _sources(documents: DocumentStore | None, thread: list[Message]) -> dict[int, list[Source]]:
+    if documents is None:
+        return {}
+    return documents.sources_for([m.id for m in thread if m.role == "assistant"])
+
+
+def _source_json(source: Source) -> dict[str, Any]:
+    return {
+        "number": source.number,
+        "file": _file_name(source.path),
+        "page": source.page,
+        "section": source.heading or None,
+        "text": source.text,
+    }
+
+
+def _sources_markdown(sources: list[Source]) -> list[str]:
+    if not sources:
+        return []
+    lines = ["**Sources**", ""]
+    for source in sources:
+        where = _file_name(source.path)
+        if source.page is not None:
+            where += f", page {source.page}"
+        if source.heading:
+            where += f", {source.heading}"
+        excerpt = " ".join(source.text.split())
+        if len(excerpt) > 300:
+            excerpt = excerpt[:299].rstrip() + "…"
+        lines.append(f"{source.number}. {_esc(where)}: {_esc(excerpt)}")
+    lines.append("")
+    return lines
+
+
+def _file_name(path: str) -> str:
+    # Only the name: the folders can name the user's account.
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _message_json(message: Message, sources: list[Source]) -> dict[str, Any]:
     sampling: Any = None
     if message.sampling_json:
         try:
@@ -86,6 +136,7 @@ def _message_json(message: Message) -> dict[str, Any]:
         "tokens_per_s": message.tokens_per_s,
         "alternative": message.sibling_index + 1,
         "alternatives": message.sibling_count,
+        "sources": [_source_json(source) for source in sources],
     }
 
 

@@ -314,10 +314,12 @@ class ChatController(QObject):
     def export(self, conversation_id: int, path: Path) -> None:
         if path.suffix.lower() == ".json":
             text = json.dumps(
-                export_json(self.history, conversation_id), indent=2, ensure_ascii=False
+                export_json(self.history, conversation_id, self.documents),
+                indent=2,
+                ensure_ascii=False,
             )
         else:
-            text = export_markdown(self.history, conversation_id)
+            text = export_markdown(self.history, conversation_id, self.documents)
         path.write_text(text, encoding="utf-8")
 
     def _thread_for_view(self, conversation_id: int) -> list:

@@ -123,3 +123,39 @@ def test_an_empty_conversation_exports_and_unknown_ids_raise(store: HistoryStore
     assert export_json(store, conversation.id)["messages"] == []
     with pytest.raises(NotFound):
         export_markdown(store, 999)
+
+
+def test_an_answer_s_document_sources_are_exported_without_folders(tmp_path: Path) -> None:
+    from app.docs.indexer import Indexer
+    from app.store.documents import DocumentStore
+
+    folder = tmp_path / "alice" / "Handbook"
+    folder.mkdir(parents=True)
+    handbook = folder / "site.md"
+    handbook.write_text("# Visitors\n\nVisitors park in the north car park.", "utf-8")
+    with open_database(tmp_path / "docs.db") as db:
+        history, documents = HistoryStore(db), DocumentStore(db)
+        conversation = history.create_conversation()
+        question = history.add_user_message(conversation.id, "Where do visitors park?", None)
+        reply = history.start_reply(conversation.id, question.id, model_name="m")
+        history.finish_reply(reply.id, "In the north car park [1].", "stop")
+        attachments = documents.attachments(conversation.id)
+        Indexer(documents).add_files(attachments, [handbook])
+        documents.save_sources(reply.id, documents.all_passages([attachments.id], 10_000) or [])
+
+        data = export_json(history, conversation.id, documents)
+        text = export_markdown(history, conversation.id, documents)
+    answer = data["messages"][-1]
+    assert answer["sources"] == [
+        {
+            "number": 1,
+            "file": "site.md",
+            "page": None,
+            "section": "Visitors",
+            "text": answer["sources"][0]["text"],
+        }
+    ]
+    assert "north car park" in answer["sources"][0]["text"]
+    assert data["messages"][0]["sources"] == []
+    assert "**Sources**" in text and "1. site.md, Visitors: " in text
+    assert "alice" not in json.dumps(data) and "alice" not in text

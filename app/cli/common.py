@@ -54,10 +54,19 @@ def load_services() -> Services:
 
 def exit_code_for(error: HearthError) -> int:
     from app.core.errors import UnknownModel
+    from app.core.remote import UnknownEndpoint
     from app.core.settings import InvalidSetting, UnknownSetting
     from app.store.errors import NotFound
 
-    usage = (InvalidModelFile, UnknownModel, NotFound, UnknownSetting, InvalidSetting, UsageError)
+    usage = (
+        InvalidModelFile,
+        UnknownModel,
+        UnknownEndpoint,
+        NotFound,
+        UnknownSetting,
+        InvalidSetting,
+        UsageError,
+    )
     return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
 
 

@@ -76,6 +76,11 @@ def run_remote(args: argparse.Namespace) -> int:
         sys.stdout.write(f"Removed the endpoint {args.name}.\n")
         return EXIT_OK
 
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"'{args.url}' is not a server address.",
+            "Give its base URL, e.g. http://gpu-box:8000/v1",
+        )
     require_remote(services.policy, args.url)
     try:
         endpoint = RemoteEndpointEntry(
@@ -87,8 +92,6 @@ def run_remote(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"Invalid endpoint: {_first_error(exc)}") from exc
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError("The URL must start with http:// or https://.")
     key = None
     if args.key_stdin:
         key = sys.stdin.readline().strip()

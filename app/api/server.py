@@ -275,7 +275,14 @@ def _refusal(request: Request, config: ApiConfig) -> Response | None:
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
         return error_response(413, "The request body is too large.", "invalid_request_error")
-    if config.api_key is not None and request.url.path != "/health":
+    # A browser's CORS preflight never carries the key; it runs nothing, and the
+    # request that follows it must still bring the key.
+    preflight = (
+        request.method == "OPTIONS"
+        and bool(config.cors_origins)
+        and "access-control-request-method" in request.headers
+    )
+    if config.api_key is not None and request.url.path != "/health" and not preflight:
         given = request.headers.get("authorization", "")
         expected = f"Bearer {config.api_key}"
         if not hmac.compare_digest(given.encode(), expected.encode()):

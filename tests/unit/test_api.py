@@ -278,3 +278,38 @@ def test_llama_cpp_sampling_extensions_are_honoured():
         assert (seen[0].top_k, seen[0].min_p, seen[0].repeat_penalty) == (5, 0.2, 1.0)
     finally:
         engine.shutdown()
+
+
+def test_a_cors_preflight_is_answered_only_for_configured_origins(api):
+    preflight = {
+        "origin": "https://intranet.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    refused = api.options("/v1/chat/completions", headers=preflight)
+    assert "access-control-allow-origin" not in refused.headers
+    engine, client = make(cors_origins=("https://intranet.example",), api_key="k" * 20)
+    try:
+        allowed = client.options("/v1/chat/completions", headers=preflight)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://intranet.example"
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+        evil = client.options(
+            "/v1/chat/completions", headers={**preflight, "origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in evil.headers
+    finally:
+        engine.shutdown()
+
+
+def test_max_tokens_beyond_the_context_stops_at_the_context_with_length():
+    # 64-token context; the prompt takes most of it; 4,000 tokens asked for.
+    script = Script(pieces=tuple(b"w" for _ in range(500)), context_length=64)
+    engine, client = make(script)
+    try:
+        body = {"prompt": "x" * 40, "max_tokens": 4000}
+        data = client.post("/v1/completions", json=body).json()
+        assert data["choices"][0]["finish_reason"] == "length"
+        assert data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"] <= 64
+    finally:
+        engine.shutdown()

@@ -82,6 +82,49 @@ class ChecksumMismatch(HearthError):
         self.actual = actual
 
 
+class UnverifiedFileInvalid(HearthError):
+    """A file the Hub gave no checksum for, and which is not a readable GGUF model."""
+
+
+def _check_unverified(part: Path, name: str) -> None:
+    # Without the Hub's sha256, at least refuse what is plainly not a model.
+    from app.core.errors import InvalidModelFile
+    from app.core.gguf_inspect import inspect_gguf
+
+    try:
+        inspect_gguf(part)
+    except InvalidModelFile as exc:
+        part.unlink(missing_ok=True)
+        raise UnverifiedFileInvalid(
+            f"{name.rsplit('/', 1)[-1]} has no checksum on the Hub and is not a valid model "
+            f"file ({exc.reason}); the download was deleted."
+        ) from exc
+
+
+class UnsafeFileName(HearthError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The Hub lists a file with a name Hearth will not write: {name!r}.",
+            "Choose another file or repository.",
+        )
+
+
+def safe_file_name(name: str) -> str:
+    """The last part of a Hub path, refused if it could leave the models folder on any OS."""
+    base = name.rsplit("/", 1)[-1]
+    unsafe = (
+        not base
+        or base.startswith(".")
+        or "\\" in base
+        or ":" in base
+        or "\x00" in base
+        or base != base.strip()
+    )
+    if unsafe:
+        raise UnsafeFileName(name)
+    return base
+
+
 class AlreadyDownloaded(HearthError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"{path.name} is already in the models folder.", "")
@@ -300,6 +343,8 @@ class Download:
             digest = self._fetch(name, part, size, done_before)
             if expected is not None and digest != expected.lower():
                 raise ChecksumMismatch(name.rsplit("/", 1)[-1], expected, digest)
+            if expected is None:
+                _check_unverified(part, name)
             done_before += size
         return [self._part_path(i) for i in range(len(self.file.parts))]
 
@@ -458,7 +503,7 @@ class DownloadManager:
             return self._downloads[download_id]
 
     def target(self, file: HubFile) -> Path:
-        return self.models_dir / file.name.rsplit("/", 1)[-1]
+        return self.models_dir / safe_file_name(file.name)
 
     def start(self, file: HubFile, *, replace_existing: bool = False) -> Download:
         """Check policy, space and the target; then download on a worker thread."""
@@ -532,6 +577,7 @@ class DownloadManager:
                     continue
                 download = Download(self, file, bool(data.get("replace")))
                 download._progress = replace(download._progress, state="paused")
+                download._finished.set()  # no worker: nothing to wait for at shutdown
                 self._downloads[download.id] = download
             restored.append(download)
         return restored
@@ -567,7 +613,7 @@ class DownloadManager:
     def _install(self, download: Download, parts: list[Path]) -> Path:
         """Move the verified parts into the models folder (atomic renames), record origin."""
         file = download.file
-        targets = [self.models_dir / name.rsplit("/", 1)[-1] for name in file.parts]
+        targets = [self.models_dir / safe_file_name(name) for name in file.parts]
         for target in targets:
             if target.exists() and not download.replace_existing:
                 raise AlreadyDownloaded(target)

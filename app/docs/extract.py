@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Literal
+
+log = logging.getLogger(__name__)
 
 BlockKind = Literal["heading", "text"]
 
@@ -87,6 +90,9 @@ def extract(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Extracted:
         raise UnreadableDocument(f"cannot open: {error.strerror or error}") from error
     except MemoryError as error:
         raise UnreadableDocument("too large to read in memory") from error
+    except Exception as error:  # a parser's own bug on a strange file: skip that file
+        log.warning("could not read %s", path, exc_info=True)
+        raise UnreadableDocument(f"could not be read ({_short(error)})") from error
     if not any(block.text.strip() for block in extracted.blocks):
         if suffix == ".pdf":
             raise UnreadableDocument(

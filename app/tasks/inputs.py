@@ -50,7 +50,12 @@ def read_path(path: Path) -> str:
 
 def parse_lines(text: str) -> Items:
     """One item per line; empty lines are items too (a final newline is not a line)."""
-    return Items(tuple(text.splitlines()))
+    # Only real line ends: str.splitlines() also splits on form feeds, U+2028 and other
+    # separators, which would make more rows out than lines in.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return Items(tuple(lines))
 
 
 def parse_csv(text: str, column: str, name: str = "the input") -> Items:

@@ -34,16 +34,20 @@ class FakeRepo:
     last_modified: str = "2025-01-01T00:00:00.000Z"
     license: str = "apache-2.0"
     tags: list[str] = field(default_factory=lambda: ["gguf"])
+    without_lfs: set[str] = field(default_factory=set)
+    """Files listed without LFS metadata (no sha256), as small files in git are."""
 
     def sibling(self, name: str) -> dict[str, object]:
         data = self.files[name]
         sha = hashlib.sha256(data).hexdigest()
-        return {
+        sibling: dict[str, object] = {
             "rfilename": name,
             "size": len(data),
             "blobId": hashlib.sha1(data).hexdigest(),
-            "lfs": {"sha256": sha, "size": len(data), "pointerSize": 134},
         }
+        if name not in self.without_lfs:
+            sibling["lfs"] = {"sha256": sha, "size": len(data), "pointerSize": 134}
+        return sibling
 
 
 class FakeHub:

@@ -188,3 +188,13 @@ def test_classify_ctrl_c_prints_the_finished_rows_and_exits_130(capsys, monkeypa
     assert code == 130
     assert [r["text"] for r in json.loads(out)] == ["good 0", "good 1"]
     assert "stopped after 2 of 20 items" in err
+
+
+def test_only_real_line_ends_split_items():
+    from app.tasks.inputs import parse_lines
+
+    text = "one\x0cstill one\r\ntwo\u2028still two\rthree\n\nfive\n"
+    expected = ("one\x0cstill one", "two\u2028still two", "three", "", "five")
+    assert parse_lines(text).texts == expected
+    assert parse_lines("").texts == ()
+    assert parse_lines("no newline").texts == ("no newline",)

@@ -240,3 +240,18 @@ def test_a_long_paragraph_is_split_at_sentences_then_spaces():
     assert " ".join(pieces) == sentences
     no_spaces = "x" * 1234
     assert list(split_long(no_spaces, 500)) == ["x" * 500, "x" * 500, "x" * 234]
+
+
+def test_a_reader_that_breaks_on_a_strange_file_makes_only_that_file_unreadable(
+    tmp_path: Path, monkeypatch
+):
+    import app.docs.extract as extract_module
+
+    def broken(path: Path):
+        raise ZeroDivisionError("float division by zero")  # as pypdf can, on odd files
+
+    monkeypatch.setitem(extract_module._READERS, ".pdf", broken)
+    odd = tmp_path / "odd.pdf"
+    odd.write_bytes(b"%PDF-1.4 odd")
+    with pytest.raises(UnreadableDocument, match="could not be read"):
+        extract(odd)

@@ -206,3 +206,45 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.01)
+
+
+def test_a_file_without_a_hub_checksum_must_at_least_be_a_valid_model(fake_hub, models):
+    good = write_model(models.parent / "good.gguf").read_bytes()
+    fake_hub.add(
+        FakeRepo(
+            "org/NoLfs-GGUF",
+            {"good.Q8_0.gguf": good, "junk.Q8_0.gguf": b"GGUF" + b"\0" * 64},
+            without_lfs={"good.Q8_0.gguf", "junk.Q8_0.gguf"},
+        )
+    )
+    manager = manager_for(models)
+    assert pull(manager, "org/NoLfs-GGUF", "good.Q8_0.gguf").state == "done"
+    junk = pull(manager, "org/NoLfs-GGUF", "junk.Q8_0.gguf")
+    assert junk.state == "failed"
+    assert "has no checksum on the Hub and is not a valid model file" in junk.error
+    assert library_files(models) == ["good.Q8_0.gguf"]
+
+
+@pytest.mark.parametrize("name", ["..\\..\\evil.gguf", "C:evil.gguf", ".hidden.gguf"])
+def test_hub_file_names_that_could_leave_the_models_folder_are_refused(models, name):
+    from app.core.downloads import UnsafeFileName, safe_file_name
+
+    with pytest.raises(UnsafeFileName):
+        safe_file_name(name)
+    assert safe_file_name("sub/dir/model.Q4_K_M.gguf") == "model.Q4_K_M.gguf"
+
+
+def test_closing_does_not_wait_on_downloads_restored_as_paused(fake_hub, models):
+    import time
+
+    fake_hub.add(FakeRepo("org/Big-GGUF", {"big.Q4_K_M.gguf": BLOB}))
+    fake_hub.bytes_per_second = 200_000
+    first = manager_for(models)
+    download = first.start(first.hub.repo_files("org/Big-GGUF").files[0])
+    first.pause(download.id)
+    assert download.wait(TIMEOUT).state == "paused"
+    later = manager_for(models)  # the next start of Hearth
+    assert [d.progress.state for d in later.restore()] == ["paused"]
+    started = time.monotonic()
+    later.shutdown(timeout=3.0)
+    assert time.monotonic() - started < 1.0

@@ -125,3 +125,35 @@ def test_hearth_translate_streams_paragraphs():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n\n") == 1 and result.stdout.strip()
+
+
+def test_a_batch_of_long_items_larger_than_the_context_is_split_not_failed(tmp_path, starter_path):
+    from app.core.options import LoadOptions
+    from app.engine.protocol import ScoreRequest
+    from tests.integration.conftest import engine_client
+
+    client = engine_client(tmp_path / "engine.log")
+    try:
+        assert client.load(LoadOptions(str(starter_path), context_length=512)).wait(120).ok
+        data = sentiment_set(4)
+        long_items = tuple((text + " ") * 12 for text in data.texts)  # four do not fit at once
+        prompt = Classifier(EngineScorer(client), sentiment_labels(data)).prompt
+        batched = ScoreRequest(prompt.messages, long_items, prompt.candidates, items_per_decode=4)
+        job = client.score(batched)
+        events = [e for e in job.events(timeout=120) if isinstance(e, ScoreResults)]
+        assert job.wait(1).ok, job.wait(1).error
+        assert sum(len(e.scores) for e in events) == 4  # rows in = rows out
+        assert sum(e.prompt_tokens for e in events) > 512 - events[0].prefix_tokens
+    finally:
+        client.shutdown()
+
+
+def test_more_long_labels_than_the_engine_can_branch_is_a_clear_error(engine):
+    from app.engine.protocol import ITEM_SLOT, ScoreRequest
+
+    # The classifier allows 26 labels; the engine itself refuses what it cannot branch.
+    candidates = tuple(f"category number {n}" for n in range(35))
+    messages = (ChatMessage("user", f"Which category? {ITEM_SLOT}"),)
+    finished = engine.score(ScoreRequest(messages, ("x",), candidates)).wait(120)
+    assert finished.error is not None
+    assert "labels are several tokens long" in finished.error.user_text()

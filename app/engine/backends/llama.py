@@ -16,7 +16,7 @@ import llama_cpp
 import llama_cpp.llama_cpp as llama_c
 import numpy as np
 
-from app.core.errors import EmbeddingsUnsupported, InvalidModelFile, ModelLoadError
+from app.core.errors import EmbeddingsUnsupported, HearthError, InvalidModelFile, ModelLoadError
 from app.core.fit import suggest_gpu_layers
 from app.core.gguf_inspect import inspect_gguf
 from app.core.hardware import probe_hardware
@@ -404,16 +404,19 @@ class LlamaBackend:
         start = len(prefix)
         multi = [c for c, tokens in enumerate(candidates) if len(tokens) > 1]
         seqs_per_item = 1 + len(multi)
+        if seqs_per_item > SCORE_SEQUENCES - 1:
+            raise TooManyLongLabels(len(multi), SCORE_SEQUENCES - 2)
         per_group = max(1, (SCORE_SEQUENCES - 1) // seqs_per_item)
         logprobs = [[0.0] * len(candidates) for _ in sequences]
         n_batch = int(llm.n_batch)
+        # Every sequence of a group shares the one (unified) KV cache with the prefix.
+        room = int(llm.n_ctx()) - start
         batch = llama_c.llama_batch_init(n_batch, 0, seqs_per_item)
         mem = llama_c.llama_get_memory(llm._ctx.ctx)
         evaluated = 0
         calls = 0
         try:
-            for first in range(0, len(sequences), per_group):
-                group = range(first, min(first + per_group, len(sequences)))
+            for group in _score_groups(sequences, candidates, multi, per_group, room):
                 # Entries: token, position, sequence ids, and what its logits score:
                 # (item, candidate, next token of that candidate).
                 entries: list[tuple[int, int, list[int], list[tuple[int, int, int]]]] = []
@@ -477,3 +480,34 @@ class LlamaBackend:
             log_total = peak + float(np.log(np.exp(row - peak).sum()))
             for item, candidate, target in needs:
                 logprobs[item][candidate] += float(row[target]) - log_total
+
+
+class TooManyLongLabels(HearthError):
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(
+            f"{count} labels are several tokens long; at most {limit} can be scored together.",
+            "Use shorter labels, or the letters method (--method letters).",
+        )
+
+
+def _score_groups(
+    sequences: Sequence[Sequence[int]],
+    candidates: Sequence[Sequence[int]],
+    multi: Sequence[int],
+    per_group: int,
+    room: int,
+) -> Iterator[range]:
+    """Items scored together: at most ``per_group``, and only as many as fit in the
+    context left after the prefix (each item alone fits: the host cuts it to)."""
+    branch_tokens = sum(len(candidates[c]) - 1 for c in multi)
+    first = 0
+    while first < len(sequences):
+        end, used = first, 0
+        while end < len(sequences) and end - first < per_group:
+            cost = len(sequences[end]) + branch_tokens
+            if end > first and used + cost > room:
+                break
+            used += cost
+            end += 1
+        yield range(first, end)
+        first = end

@@ -62,7 +62,28 @@ class Grounding:
 
 
 def estimate_tokens(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 1
+    """A cautious token count without the model's tokenizer, by kind of character.
+
+    A flat characters-per-token rate would overflow the context on dense text: with a
+    typical BPE vocabulary, Chinese or Japanese runs at more than one token per
+    character and number-heavy rows (CSV) at under 1.5 characters per token.
+    """
+    weight = 0.0
+    for char in text:
+        if char.isascii():
+            if char.isalpha():
+                weight += 0.38
+            elif char.isspace():
+                weight += 0.15
+            else:  # digits and punctuation split into short tokens
+                weight += 1.1
+        elif char <= "\u024f":  # accented Latin letters
+            weight += 0.6
+        elif char <= "\u04ff":  # Greek and Cyrillic
+            weight += 1.0
+        else:  # CJK and other scripts, symbols: often more than one token a character
+            weight += 2.0
+    return int(weight) + 1
 
 
 def passage_budget_chars(
@@ -96,18 +117,25 @@ def choose_passages(
 ) -> tuple[list[Passage], bool]:
     """``(passages, whole)``: everything if it fits the budget, else the best that fit."""
     ids = [c.id for c in collections]
+    budget = budget_chars / CHARS_PER_TOKEN  # in tokens, measured by estimate_tokens
     whole = store.all_passages(ids, budget_chars - 40 * max(1, store.chunk_count(ids)))
-    if whole:
+    if whole and sum(_cost(p) for p in whole) <= budget:
         return whole, True
     chosen: list[Passage] = []
     used = 0
     for hit in retriever.search(collections, question, limit=limit, mode=mode):
-        size = len(hit.passage.text) + len(hit.passage.heading) + 60
-        if used + size > budget_chars:
+        size = _cost(hit.passage)
+        if used + size > budget:
             continue  # a shorter passage further down may still fit
         chosen.append(hit.passage)
         used += size
     return chosen, False
+
+
+def _cost(passage: Passage) -> int:
+    """Tokens a passage takes in the prompt, with its number and label."""
+    label = passage_label(passage.path, passage.page, passage.heading)
+    return estimate_tokens(passage.text) + estimate_tokens(label) + 6
 
 
 def grounded_messages(

@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import hmac
 import logging
 import struct
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +26,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app import __version__
-from app.api.metrics import Metrics, RequestListener, RequestRecord
+from app.api.guard import ApiGuard
+from app.api.metrics import Metrics, RequestListener
 from app.api.responses import (
     busy_response,
     engine_error,
@@ -75,7 +74,8 @@ class ApiConfig:
     def served_model(self, engine: EngineClient) -> str | None:
         if self.current_model is not None:
             return self.current_model()
-        return self.model_id if engine.loaded_model is not None else None
+        # After an engine crash the model is reloaded by the next job: still served.
+        return self.model_id if engine.model_path is not None else None
 
 
 def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
@@ -90,35 +90,16 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        refusal = _refusal(request, config)
-        response = refusal if refusal is not None else await call_next(request)
-        elapsed = time.perf_counter() - started
-        metrics.count_request(request.url.path, response.status_code, elapsed)
-        record = RequestRecord(
-            at=datetime.now(UTC),
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            duration_ms=elapsed * 1000.0,
-            client=request.client.host if request.client else "",
-        )
-        log.info(
-            "%s %s %s %d %.0f ms",
-            record.client,
-            record.method,
-            record.path,
-            record.status,
-            record.duration_ms,
-        )
-        if config.on_request is not None:
-            try:
-                config.on_request(record)
-            except Exception:
-                log.exception("request listener failed")
-        return response
+    # Added last, so it runs first (outside CORS).
+    app.add_middleware(
+        ApiGuard,
+        allowed_hosts=config.allowed_hosts,
+        api_key=config.api_key,
+        max_body_bytes=config.max_body_bytes,
+        cors=bool(config.cors_origins),
+        metrics=metrics,
+        on_request=config.on_request,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -264,32 +245,6 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
         )
 
     return app
-
-
-def _refusal(request: Request, config: ApiConfig) -> Response | None:
-    raw_host = request.headers.get("host", "")
-    host = raw_host.split("]")[0] + "]" if raw_host.startswith("[") else raw_host.rsplit(":", 1)[0]
-    host = host.lower()
-    if host not in config.allowed_hosts:
-        return error_response(400, f"Host '{host}' is not allowed.", "invalid_request_error")
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-        return error_response(413, "The request body is too large.", "invalid_request_error")
-    # A browser's CORS preflight never carries the key; it runs nothing, and the
-    # request that follows it must still bring the key.
-    preflight = (
-        request.method == "OPTIONS"
-        and bool(config.cors_origins)
-        and "access-control-request-method" in request.headers
-    )
-    if config.api_key is not None and request.url.path != "/health" and not preflight:
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {config.api_key}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return error_response(
-                401, "Invalid or missing API key.", "invalid_request_error", "invalid_api_key"
-            )
-    return None
 
 
 @dataclass(frozen=True)

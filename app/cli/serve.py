@@ -17,6 +17,14 @@ def register(commands: Commands) -> None:
     serve.add_argument("-m", "--model", help="model id from 'hearth models', or a .gguf path")
     serve.add_argument("--api-key-file", metavar="FILE", help="clients must send this key")
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use to reach this server (repeatable; this machine's "
+        "names and addresses are allowed already with --host 0.0.0.0)",
+    )
+    serve.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -29,6 +37,7 @@ def register(commands: Commands) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     services = load_services()
     from app.api.server import LOOPBACK_HOSTS, ApiConfig, create_app
+    from app.core.network import WILDCARD_HOSTS, network_names
     from app.core.policy import require_api
 
     require_api(services.policy)
@@ -53,7 +62,12 @@ def run_serve(args: argparse.Namespace) -> int:
         loaded = client.load(settings.load_options(str(entry.path))).wait()
         if loaded.error is not None:
             raise loaded.error
-        hosts = set(LOOPBACK_HOSTS) | ({args.host.lower()} if not loopback else set())
+        hosts = set(LOOPBACK_HOSTS) | {h.lower() for h in args.allowed_host}
+        if not loopback:
+            hosts.add(args.host.lower())
+        if args.host in WILDCARD_HOSTS:
+            # Clients reach it by this machine's names and addresses, not by "0.0.0.0".
+            hosts |= network_names()[0]
         config = ApiConfig(
             model_id=entry.id,
             api_key=key,

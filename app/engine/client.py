@@ -256,6 +256,16 @@ class EngineClient:
         return self._loaded
 
     @property
+    def model_path(self) -> str | None:
+        """The loaded model's file, or, after a crash, the one the next job reloads."""
+        with self._lock:
+            if self._loaded is not None:
+                return self._loaded.path
+            if self._reload_needed and self._last_load is not None:
+                return self._last_load.path
+            return None
+
+    @property
     def queue_depth(self) -> int:
         with self._lock:
             return len(self._pending) + (1 if self._current is not None else 0)

@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from app.api.metrics import RequestRecord
 from app.api.server import LOOPBACK_HOSTS, ApiConfig, create_app
 from app.core.errors import HearthError
+from app.core.network import network_names
 from app.core.policy import Policy, require_api
 from app.core.secrets import SecretStore
 from app.core.settings import ApiServer as ApiSettings
@@ -76,34 +77,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise ServerRefused(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).") from exc
     sock.setblocking(False)
     return sock
-
-
-def network_names() -> tuple[set[str], str]:
-    """This machine's host names and addresses (for the Host allow-list), and the
-    address to show people on the local network."""
-    names = {socket.gethostname().lower()}
-    with contextlib.suppress(OSError):
-        names.add(socket.getfqdn().lower())
-    try:
-        import psutil
-
-        for addresses in psutil.net_if_addrs().values():
-            for address in addresses:
-                if address.family == socket.AF_INET:
-                    names.add(address.address)
-    except Exception:  # psutil missing an interface table: the host names still work
-        log.debug("could not list the network interfaces", exc_info=True)
-    shown = ""
-    with (
-        contextlib.suppress(OSError),
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe,
-    ):
-        probe.connect(("10.255.255.255", 1))  # picks the outgoing interface; sends nothing
-        shown = probe.getsockname()[0]
-    if not shown or shown.startswith("127."):
-        shown = socket.gethostname()
-    names.add(shown.lower())
-    return names, shown
 
 
 class ApiServerController(QObject):

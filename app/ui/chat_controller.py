@@ -225,8 +225,8 @@ class ChatController(QObject):
 
     def local_model_id(self) -> str | None:
         """The id of the model the local engine has loaded (the API server's; any thread)."""
-        loaded = self.local_engine.loaded_model
-        return None if loaded is None else self._local_ids.get(loaded.path)
+        path = self.local_engine.model_path  # after a crash: the one the next job reloads
+        return None if path is None else self._local_ids.get(path)
 
     def reload_model(self) -> None:
         self.loaded = None

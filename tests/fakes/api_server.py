@@ -29,6 +29,15 @@ def scripted_api_server(
     script: Script | None = None, model_id: str = "scripted", api_key: str | None = None
 ) -> Iterator[str]:
     """Serve the scripted model at ``http://127.0.0.1:PORT/v1`` while the block runs."""
+    with scripted_api(script, model_id, api_key) as (url, _engine):
+        yield url
+
+
+@contextmanager
+def scripted_api(
+    script: Script | None = None, model_id: str = "scripted", api_key: str | None = None
+) -> Iterator[tuple[str, EngineClient]]:
+    """The same, also handing over the engine behind the server."""
     factory = functools.partial(ScriptedBackend, script or Script())
     engine = EngineClient(lambda: ThreadTransport(factory))
     assert engine.load(LoadOptions("/fake.gguf")).wait(5).ok
@@ -42,7 +51,7 @@ def scripted_api_server(
         assert time.monotonic() < deadline, "the stand-in server did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", engine
     finally:
         server.should_exit = True
         thread.join(10)

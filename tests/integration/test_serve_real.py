@@ -79,3 +79,38 @@ def test_serve_is_refused_when_the_policy_disables_the_api(tmp_path, monkeypatch
     )
     assert result.returncode == 1
     assert "policy" in result.stderr and str(policy) in result.stderr
+
+
+def test_serve_on_all_interfaces_accepts_this_machine_s_names(tmp_path):
+    key = "network-test-key-0123456789"
+    (tmp_path / "key").write_text(key)
+    port = free_port()
+    command = [sys.executable, "-m", "app", "serve", "--host", "0.0.0.0", "--port", str(port)]
+    command += ["--api-key-file", str(tmp_path / "key"), "--allowed-host", "hearth.corp.example"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        for name in (socket.gethostname(), "hearth.corp.example"):
+            headers = {**auth, "Host": f"{name}:{port}"}
+            assert httpx.get(f"{base}/v1/models", headers=headers).status_code == 200, name
+        foreign = {**auth, "Host": f"evil.example:{port}"}
+        assert httpx.get(f"{base}/v1/models", headers=foreign).status_code == 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0

@@ -313,3 +313,22 @@ def test_max_tokens_beyond_the_context_stops_at_the_context_with_length():
         assert data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"] <= 64
     finally:
         engine.shutdown()
+
+
+def test_after_an_engine_crash_the_next_request_reloads_the_model(tmp_path):
+    from app.engine.process_transport import ProcessTransport
+
+    factory = functools.partial(ScriptedBackend, Script(crash_after=2))
+    engine = EngineClient(lambda: ProcessTransport(factory, tmp_path / "engine.log"))
+    try:
+        assert engine.load(LoadOptions("/fake.gguf")).wait(30).ok
+        client = TestClient(create_app(engine, ApiConfig(model_id="scripted")), base_url=BASE)
+        crashed = client.post("/v1/chat/completions", json=chat_body())
+        assert crashed.status_code == 503
+        assert client.get("/health").json()["status"] == "ok"  # still served
+        # The scripted engine crashes again after two tokens, but the request reached
+        # a fresh engine with the model reloaded (not a 503 "no model").
+        again = client.post("/v1/chat/completions", json=chat_body())
+        assert again.json()["error"]["code"] != "no_model"
+    finally:
+        engine.shutdown()

@@ -24,6 +24,7 @@ class RequestRecord:
 RequestListener = Callable[[RequestRecord], None]
 
 TIMED_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+KNOWN_PATHS = frozenset({*TIMED_PATHS, "/v1/models", "/health", "/metrics"})
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Metrics:
     latency_count: int = 0
 
     def count_request(self, path: str, status: int, seconds: float) -> None:
+        # Known paths only: anything else would let any client add series without end
+        # (and a path could break out of the label's quotes).
+        path = path if path in KNOWN_PATHS else "other"
         key = (path, status)
         self.requests[key] = self.requests.get(key, 0) + 1
         if path in TIMED_PATHS:

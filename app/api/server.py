@@ -180,6 +180,8 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             job = engine.chat(chat_request, owner=API_OWNER, max_waiting=config.max_queue)
         except EngineBusy as error:
             return busy_response(error.user_text())
+        except HearthError as error:  # the engine is shut down or cannot start
+            return engine_error(error)
         model = config.served_model(engine) or config.model_id
         made = shape(uuid.uuid4().hex[:24], int(time.time()), model)
         if body.stream:
@@ -217,6 +219,8 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             job = engine.embed(texts, owner=API_OWNER, max_waiting=config.max_queue)
         except EngineBusy as error:
             return busy_response(error.user_text())
+        except HearthError as error:
+            return engine_error(error)
         try:
             await _wait(job, request)
             result = collect_embeddings(job, timeout=0)

@@ -134,7 +134,9 @@ def open_model(
     reference = reference or services.settings.default_model
     target = None
     if reference and is_remote_reference(reference):
-        target, _ = resolve_target(reference, services.settings, services.policy)
+        target, _ = resolve_target(
+            reference, services.settings, services.policy, secrets=services.secrets
+        )
         model_id, name, location = target.id, target.model, target.endpoint.base_url
         settings = services.settings.for_model(model_id)
         options = settings.load_options(target.model)

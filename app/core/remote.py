@@ -9,6 +9,7 @@ transport, which speaks the same HTTP through ``RemoteHttp``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from app.core.errors import HearthError
 from app.core.policy import Policy, require_remote
 from app.core.secrets import SecretStore
 from app.core.settings import RemoteEndpointEntry, Settings
+
+log = logging.getLogger(__name__)
 
 REMOTE_PREFIX = "remote:"
 LIST_TIMEOUT_S = 5.0
@@ -117,7 +120,11 @@ def find_endpoint(settings: Settings, name: str) -> RemoteEndpointEntry:
 
 
 def resolve_target(
-    reference: str, settings: Settings, policy: Policy, list_models: bool = True
+    reference: str,
+    settings: Settings,
+    policy: Policy,
+    list_models: bool = True,
+    secrets: SecretStore | None = None,
 ) -> tuple[RemoteTarget, list[str]]:
     """``remote:ENDPOINT/MODEL``, ``remote:ENDPOINT`` (its default or only model) or
     ``remote:MODEL`` (the endpoint that serves it). Also returns the models listed, if
@@ -134,7 +141,11 @@ def resolve_target(
             return RemoteTarget(endpoint, endpoint.default_model), []
         if not list_models:
             raise RemoteError(f"The endpoint '{name}' has no default model; name one.")
-        served = RemoteHttp(endpoint, None).list_models()
+        http = RemoteHttp(endpoint, secrets)
+        try:
+            served = http.list_models()
+        finally:
+            http.close()
         if len(served) == 1:
             return RemoteTarget(endpoint, served[0]), served
         raise RemoteError(
@@ -179,7 +190,9 @@ class RemoteHttp:
 
     def list_models(self, timeout: float = LIST_TIMEOUT_S) -> list[str]:
         data = self.get_json("/models", timeout)
-        items = data.get("data", []) if isinstance(data, dict) else []
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise RemoteError(f"The server at {self.base} did not list its models.")
         return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
 
     def get_json(self, path: str, timeout: float | None = None) -> Any:
@@ -338,6 +351,10 @@ def list_remote_models(
             served = http.list_models()
         except HearthError as error:
             return [RemoteListing(endpoint.name, endpoint.base_url, None, error.message)]
+        except Exception as error:  # one odd server must not hide the others
+            log.warning("listing %s failed", endpoint.base_url, exc_info=True)
+            odd = f"unexpected answer ({type(error).__name__})"
+            return [RemoteListing(endpoint.name, endpoint.base_url, None, odd)]
         finally:
             if http is not None:
                 http.close()

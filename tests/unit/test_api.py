@@ -332,3 +332,20 @@ def test_after_an_engine_crash_the_next_request_reloads_the_model(tmp_path):
         assert again.json()["error"]["code"] != "no_model"
     finally:
         engine.shutdown()
+
+
+def test_unknown_paths_cannot_add_metric_series_or_break_the_page(api):
+    for n in range(20):
+        api.get(f"/rand{n}")
+    api.get("/x%22%7D%201%0Ahearth_queue_depth%2099999")
+    page = api.get("/metrics").text
+    assert page.count('path="other"') == 1
+    assert "99999" not in page
+
+
+def test_a_shut_down_engine_is_an_openai_error_not_a_bare_500():
+    engine, client = make()
+    engine.shutdown()
+    response = client.post("/v1/chat/completions", json=chat_body())
+    assert response.status_code in (500, 503)
+    assert "error" in response.json() and response.json()["error"]["message"]

@@ -9,6 +9,7 @@ from app.core.options import ChatMessage, ChatRequest, LoadOptions, SamplingOpti
 from app.core.policy import Policy, PolicyViolation
 from app.core.remote import (
     RemoteAuthFailed,
+    RemoteError,
     RemoteHttp,
     RemoteModelMissing,
     RemoteTimeout,
@@ -201,3 +202,14 @@ def test_classification_on_a_remote_model_asks_for_answers_instead_of_scores():
             assert [r.confidence for r in results] == [None, None, None]
         finally:
             engine.shutdown()
+
+
+def test_a_server_with_an_odd_model_list_does_not_hide_the_other_endpoints():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": None})
+
+    odd = RemoteHttp(
+        endpoint("http://odd.example/v1"), None, transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(RemoteError, match="did not list its models"):
+        odd.list_models()

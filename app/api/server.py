@@ -42,7 +42,7 @@ from app.api.schemas import (
     EmbeddingRequest,
     SamplingFields,
 )
-from app.api.sse import ChunkMaker, stream_job
+from app.api.sse import ChunkMaker, first_events, stream_job
 from app.core.errors import EngineBusy, HearthError
 from app.core.options import ChatMessage, ChatRequest, SamplingOptions
 from app.engine.client import EngineClient, Job, collect_embeddings
@@ -185,6 +185,16 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
         model = config.served_model(engine) or config.model_id
         made = shape(uuid.uuid4().hex[:24], int(time.time()), model)
         if body.stream:
+            try:
+                started = await first_events(job, request)
+            except asyncio.CancelledError:
+                job.cancel()
+                raise
+            if started is None:
+                return Response(status_code=499)  # the client left; nobody reads this
+            last = started[-1]
+            if isinstance(last, JobFinished) and last.error is not None:
+                return engine_error(last.error)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
                 stream_job(
@@ -194,6 +204,7 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
                     metrics,
                     include_usage=include_usage,
                     opening=made.opening,
+                    already=started,
                 ),
                 media_type="text/event-stream",
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.metrics import Metrics
 from app.api.responses import finish_reason, usage
 from app.engine.client import Job
-from app.engine.protocol import JobFinished, TextChunk
+from app.engine.protocol import JobEvent, JobFinished, PromptEvaluated, TextChunk
 
 ChunkMaker = Callable[[str | None, str | None], dict[str, object]]
 """(text or None for the opening chunk, finish reason) -> one chunk's JSON body."""
@@ -23,6 +23,35 @@ def _event(payload: object) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
+async def next_event(job: Job, request: Request) -> JobEvent | None:
+    """The job's next event; None when the client has gone (the job is then cancelled)."""
+    events = job.events(timeout=POLL_S)
+    while True:
+        try:
+            event = await run_in_threadpool(next, events, None)
+        except TimeoutError:
+            if await request.is_disconnected():
+                job.cancel()
+                return None
+            events = job.events(timeout=POLL_S)
+            continue
+        return event
+
+
+async def first_events(job: Job, request: Request) -> list[JobEvent] | None:
+    """Events up to the first that shows how the job goes (its prompt evaluated, text,
+    or its end), so a request that fails at once gets a proper HTTP error, not a 200
+    stream with an error in it; None when the client left while it waited."""
+    seen: list[JobEvent] = []
+    while True:
+        event = await next_event(job, request)
+        if event is None:
+            return None
+        seen.append(event)
+        if isinstance(event, PromptEvaluated | TextChunk | JobFinished):
+            return seen
+
+
 async def stream_job(
     job: Job,
     request: Request,
@@ -31,20 +60,14 @@ async def stream_job(
     *,
     include_usage: bool,
     opening: bool,
+    already: Sequence[JobEvent] = (),
 ) -> AsyncIterator[str]:
-    events = job.events(timeout=POLL_S)
     if opening:
         yield _event(make_chunk(None, None))
+    pending = list(already)
     try:
         while True:
-            try:
-                event = await run_in_threadpool(next, events, None)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    job.cancel()
-                    return
-                events = job.events(timeout=POLL_S)
-                continue
+            event = pending.pop(0) if pending else await next_event(job, request)
             if event is None:
                 return
             if isinstance(event, TextChunk) and event.text:

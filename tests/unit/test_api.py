@@ -120,6 +120,10 @@ def test_context_overflow_is_a_400_with_its_code():
         response = client.post("/v1/chat/completions", json=body)
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "context_length_exceeded"
+        # Streamed too: the failure comes before any text, so it is an HTTP error.
+        streamed = client.post("/v1/chat/completions", json={**body, "stream": True})
+        assert streamed.status_code == 400
+        assert streamed.json()["error"]["code"] == "context_length_exceeded"
     finally:
         engine.shutdown()
 

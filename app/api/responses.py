@@ -47,6 +47,16 @@ def engine_error(error: HearthError) -> JSONResponse:
     return error_response(status, error.user_text(), "server_error")
 
 
+STOPPED = (
+    "The answer was stopped before it finished (the engine was restarted or is shutting down)."
+)
+
+
+def stopped_response() -> JSONResponse:
+    """For a job that was cancelled by someone other than its client."""
+    return error_response(503, STOPPED, "server_error", "stopped")
+
+
 def finish_reason(finished: JobFinished) -> str:
     return "length" if finished.finish_reason == "length" else "stop"
 

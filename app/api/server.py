@@ -34,6 +34,7 @@ from app.api.responses import (
     error_response,
     finish_reason,
     model_not_found,
+    stopped_response,
     usage,
 )
 from app.api.schemas import (
@@ -215,6 +216,8 @@ def create_app(engine: EngineClient, config: ApiConfig) -> FastAPI:
             raise
         if finished.error is not None:
             return engine_error(finished.error)
+        if finished.finish_reason == "cancelled":
+            return stopped_response()
         metrics.count_tokens(finished.stats)
         return JSONResponse(made.whole(finished))
 

@@ -9,7 +9,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from app.api.metrics import Metrics
-from app.api.responses import finish_reason, usage
+from app.api.responses import STOPPED, finish_reason, usage
 from app.engine.client import Job
 from app.engine.protocol import JobEvent, JobFinished, PromptEvaluated, TextChunk
 
@@ -74,9 +74,9 @@ async def stream_job(
                 yield _event(make_chunk(event.text, None))
             elif isinstance(event, JobFinished):
                 metrics.count_tokens(event.stats)
-                if event.error is not None:
-                    error = {"message": event.error.user_text(), "type": "server_error"}
-                    yield _event({"error": error})
+                if event.error is not None or event.finish_reason == "cancelled":
+                    message = event.error.user_text() if event.error is not None else STOPPED
+                    yield _event({"error": {"message": message, "type": "server_error"}})
                 else:
                     yield _event(make_chunk("", finish_reason(event)))
                     if include_usage:

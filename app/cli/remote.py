@@ -119,6 +119,11 @@ def run_remote(args: argparse.Namespace) -> int:
         sys.stdout.write(", ".join(served[:10]) + "\n")
     if key is not None:
         services.secrets.set(secret_name(args.name), key)
+    else:
+        previous = next((e for e in own.remotes if e.name == args.name), None)
+        if previous is not None and previous.base_url.rstrip("/") != args.url.rstrip("/"):
+            # A key stored for the old address must not go to a new server unasked.
+            services.secrets.delete(secret_name(args.name))
     kept = [e for e in own.remotes if e.name != args.name]
     store.save(own.model_copy(update={"remotes": [*kept, endpoint]}))
     sys.stdout.write(f'Saved. Use it with: hearth ask -m remote:{args.name} "..."\n')

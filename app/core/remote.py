@@ -176,17 +176,32 @@ class RemoteHttp:
         self.base = endpoint.base_url.rstrip("/")
         if not self.base.endswith("/v1"):
             self.base += "/v1"
-        self._key = key if key is not None else api_key(endpoint, secrets)
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s)),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._secrets = secrets
+        self._given_key = key
+        self._transport = transport
+        self._http: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        # Made on first use, on the thread that talks to the server: reading the key
+        # may wait on the keyring, which must not happen on the GUI thread.
+        if self._http is None:
+            endpoint = self.endpoint
+            key = self._given_key
+            if key is None:
+                key = api_key(endpoint, self._secrets)
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            self._http = httpx.Client(
+                headers=headers,
+                timeout=httpx.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s)),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
 
     def close(self) -> None:
-        self._client.close()
+        if self._http is not None:
+            self._http.close()
 
     def list_models(self, timeout: float = LIST_TIMEOUT_S) -> list[str]:
         data = self.get_json("/models", timeout)

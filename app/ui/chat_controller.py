@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,7 +196,12 @@ class ChatController(QObject):
     def _retire(self, name: str) -> None:
         _endpoint, engine, bridge = self._remotes.pop(name)
         self._parked.pop(id(engine), None)
-        self._retired.append((engine, bridge))
+        if engine is self.engine or engine.queue_depth:
+            self._retired.append((engine, bridge))  # still in use: closed at exit
+            return
+        bridge.close()
+        # Its HTTP connections and worker thread go now, off the GUI thread.
+        threading.Thread(target=engine.shutdown, name="hearth-retire", daemon=True).start()
 
     def forget_remote_engines(self) -> None:
         """After the settings changed (an endpoint's key, say): new clients on next use."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from app.cli import main
@@ -44,3 +45,21 @@ def test_the_policy_can_forbid_an_endpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEARTH_POLICY", str(policy))
     assert main(["remote", "add", "farm", "http://elsewhere:8000/v1", "--no-check"]) == 1
     assert "is not allowed" in capsys.readouterr().err
+
+
+def test_pointing_a_name_at_another_server_forgets_the_old_key(monkeypatch, capsys):
+    from app.core import remote as remote_module
+    from app.core.secrets import SecretStore
+
+    stored: dict[str, str] = {}
+    monkeypatch.setattr(
+        SecretStore, "set", lambda self, name, value: stored.__setitem__(name, value)
+    )
+    monkeypatch.setattr(SecretStore, "delete", lambda self, name: stored.pop(name, None))
+    monkeypatch.setattr(SecretStore, "status", property(lambda self: "keyring"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("old-server-key-123456\n"))
+    name = remote_module.secret_name("farm")
+    assert main(["remote", "add", "farm", "http://old:8000/v1", "--no-check", "--key-stdin"]) == 0
+    assert stored == {name: "old-server-key-123456"}
+    assert main(["remote", "add", "farm", "http://new:8000/v1", "--no-check"]) == 0
+    assert stored == {}

@@ -268,7 +268,12 @@ class RemoteEndpointsEditor(QWidget):
         )
         names = {d["name"] for d in items}
         kept = {d.get("original") for d in items}
-        delete = {old for old, _new in move} | (self._original - kept)
+        renamed_with_new_key = {
+            d["original"]
+            for d in items
+            if d.get("original") and d["original"] != d["name"] and d.get("key")
+        }
+        delete = {old for old, _new in move} | renamed_with_new_key | (self._original - kept)
         return KeyPlan(store, move, tuple(sorted(delete - names)))
 
     def test_connection(self) -> None:
@@ -285,6 +290,11 @@ class RemoteEndpointsEditor(QWidget):
         secrets, key = self.secrets, data.get("key") or None
         self.result.setText(f"Connecting to {endpoint.base_url}…")
         self.test_button.setEnabled(False)
+
+        original = data.get("original")
+        if key is None and original and original != endpoint.name:
+            # Renamed, key not retyped: its stored key is still under the old name.
+            endpoint = endpoint.model_copy(update={"name": original})
 
         def work() -> list[str]:
             http = RemoteHttp(endpoint, secrets, key=key)

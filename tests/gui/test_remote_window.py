@@ -302,3 +302,20 @@ def test_the_picker_keeps_the_remote_model_in_use_when_its_server_drops_out(qtbo
     picker.set_remote([down])
     assert picker.current() is not None
     assert picker.current().id == "remote:farm/llama"
+
+
+def test_renaming_an_endpoint_with_a_new_key_forgets_the_old_name_s_key(qtbot):
+    from app.core.policy import Policy
+    from app.core.settings import RemoteEndpointEntry
+    from app.ui.remote_endpoints_editor import RemoteEndpointsEditor
+
+    farm = RemoteEndpointEntry(name="farm", base_url="http://farm:8000/v1")
+    editor = RemoteEndpointsEditor([farm], Policy(), None)
+    qtbot.addWidget(editor)
+    editor.list.setCurrentRow(0)
+    qtbot.keyClicks(editor.name_edit, "2")  # farm -> farm2
+    qtbot.keyClicks(editor.key_edit, "a-brand-new-key-0123456789")
+    editor.name_edit.editingFinished.emit()
+    plan = editor.key_plan()
+    assert plan.store == (("farm2", "a-brand-new-key-0123456789"),)
+    assert plan.delete == ("farm",)  # the old key stays nowhere

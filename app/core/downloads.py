@@ -229,6 +229,8 @@ class Download:
         self._lock = threading.Lock()
         self._stop: Literal["pause", "cancel"] | None = None
         self._thread: threading.Thread | None = None
+        self._restart = False
+        self._exiting = False
         self._finished = threading.Event()
         self._last_emit = 0.0
         self._speed = 0.0
@@ -259,9 +261,21 @@ class Download:
     # -- control (through the manager) ------------------------------------------------------
 
     def _start(self) -> None:
-        if self.running:
-            return
+        with self._lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive() and not self._exiting:
+                if self._stop is not None:
+                    # A pause or cancel has not landed yet: the worker starts over once
+                    # it has, instead of the resume being lost.
+                    self._restart = True
+                return
+        if thread is not None:
+            thread.join(5.0)  # it is past its last step: a moment at most
+        self._launch()
+
+    def _launch(self) -> None:
         self._stop = None
+        self._exiting = False
         self._finished.clear()
         self._set(state="queued", error="")
         self._thread = threading.Thread(
@@ -324,7 +338,13 @@ class Download:
             log.exception("download %s failed", self.file.name)
             self._set(state="failed", error=f"The download failed: {exc}", speed_bps=0.0)
         finally:
-            self._finished.set()
+            with self._lock:
+                restart, self._restart = self._restart, False
+                self._exiting = not restart
+            if restart:
+                self._launch()  # resumed (or restarted) while its stop was landing
+            else:
+                self._finished.set()
 
     def _finish_stop(self, how: Literal["pause", "cancel"]) -> None:
         if how == "cancel":
@@ -518,6 +538,7 @@ class DownloadManager:
         with self._lock:
             existing = self._downloads.get(download_id(file.repo, file.name))
         if existing is not None and existing.running:
+            existing._start()  # a cancel or pause still landing: start again after it
             return existing
         if existing is not None and existing.progress.state == "paused":
             download = existing
@@ -541,6 +562,7 @@ class DownloadManager:
     def resume(self, download_id: str) -> Download:
         download = self.get(download_id)
         if download.running:
+            download._start()  # a pause still landing: go on after it
             return download
         require_downloads(self.policy)
         self._check_space(download.file.size - download._bytes_on_disk())

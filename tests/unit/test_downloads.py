@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,18 @@ def test_closing_does_not_wait_on_downloads_restored_as_paused(fake_hub, models)
     started = time.monotonic()
     later.shutdown(timeout=3.0)
     assert time.monotonic() - started < 1.0
+
+
+def test_a_resume_right_after_a_pause_is_not_lost(fake_hub, models):
+    fake_hub.add(FakeRepo("org/Big-GGUF", {"big.Q4_K_M.gguf": BLOB}))
+    fake_hub.bytes_per_second = 1_000_000
+    manager = manager_for(models)
+    download = manager.start(manager.hub.repo_files("org/Big-GGUF").files[0])
+    manager.pause(download.id)
+    manager.resume(download.id)  # before the pause has landed
+    result = download.wait(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while result.state not in ("done", "failed") and time.monotonic() < deadline:
+        result = download.wait(1)
+    assert result.state == "done", result.error
+    assert (models / "big.Q4_K_M.gguf").read_bytes() == BLOB

@@ -13,6 +13,7 @@ from app.cli.common import (
     Commands,
     Progress,
     UsageError,
+    load_opened,
     load_services,
     open_model,
     positive_int,
@@ -56,7 +57,7 @@ def register(commands: Commands) -> None:
 
 def run_ask(args: argparse.Namespace) -> int:
     services = load_services()
-    from app.engine.protocol import JobFinished, LoadProgress, PromptEvaluated, TextChunk
+    from app.engine.protocol import JobFinished, PromptEvaluated, TextChunk
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
@@ -75,7 +76,6 @@ def run_ask(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = opened.options
 
     messages = []
     if args.system:
@@ -89,20 +89,9 @@ def run_ask(args: argparse.Namespace) -> int:
     client = opened.client
     out = sys.stdout
     try:
-        load = client.load(options)
         try:
-            for event in load.events():
-                if isinstance(event, LoadProgress):
-                    progress.show(f"Loading {opened.name}", event.fraction)
-            loaded = load.wait()
+            load_opened(opened, progress)
         except KeyboardInterrupt:
-            load.cancel()
-            progress.clear()
-            return EXIT_INTERRUPTED
-        progress.clear()
-        if loaded.error is not None:
-            raise loaded.error
-        if loaded.finish_reason == "cancelled":
             return EXIT_INTERRUPTED
         model = client.loaded_model
         if args.docs:
@@ -111,7 +100,7 @@ def run_ask(args: argparse.Namespace) -> int:
                 args.docs,
                 question=prompt,
                 system=args.system or "",
-                context_length=model.context_length if model else options.context_length,
+                context_length=model.context_length if model else opened.options.context_length,
                 sampling=sampling,
                 engine=(client, opened.id),
             )

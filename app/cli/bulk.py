@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from app.cli.common import OpenedModel, Progress, UsageError, open_model, positive_int
+from app.cli.common import (
+    OpenedModel,
+    Progress,
+    UsageError,
+    load_opened,
+    open_model,
+    positive_int,
+)
 from app.tasks.inputs import InputError, Items, decode_text, parse_csv, parse_lines, read_path
 
 if TYPE_CHECKING:
@@ -49,34 +56,15 @@ def read_items(args: argparse.Namespace, stdin: TextIO | None = None) -> Items:
 
 def load_model(services: Services, args: argparse.Namespace) -> tuple[EngineClient, OpenedModel]:
     """A new engine with the chosen model (local or remote) loaded; the caller shuts it down."""
-    from app.engine.protocol import LoadProgress
-
     opened = open_model(
         services, args.model, context_length=args.context_length, gpu_layers=args.gpu_layers
     )
-    options = opened.options
-    progress = Progress(sys.stderr, enabled=sys.stderr.isatty())
-    client = opened.client
     try:
-        load = client.load(options)
-        try:
-            for event in load.events():
-                if isinstance(event, LoadProgress):
-                    progress.show(f"Loading {opened.name}", event.fraction)
-        except KeyboardInterrupt:
-            load.cancel()
-            raise
-        finally:
-            progress.clear()
-        finished = load.wait()
-        if finished.error is not None:
-            raise finished.error
-        if finished.finish_reason == "cancelled":
-            raise KeyboardInterrupt
+        load_opened(opened, Progress(sys.stderr, enabled=sys.stderr.isatty()))
     except BaseException:
-        client.shutdown()
+        opened.client.shutdown()
         raise
-    return client, opened
+    return opened.client, opened
 
 
 class RateLine:

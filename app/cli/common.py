@@ -157,6 +157,31 @@ def open_model(
     return OpenedModel(model_id, name, location, settings, options, client)
 
 
+def load_opened(opened: OpenedModel, progress: Progress) -> None:
+    """Load the model into its engine, showing progress on the terminal.
+
+    Ctrl+C cancels the load and the ``KeyboardInterrupt`` goes on; a failed load raises
+    its error. Either way the caller shuts the engine down.
+    """
+    from app.engine.protocol import LoadProgress
+
+    load = opened.client.load(opened.options)
+    try:
+        for event in load.events():
+            if isinstance(event, LoadProgress):
+                progress.show(f"Loading {opened.name}", event.fraction)
+    except KeyboardInterrupt:
+        load.cancel()
+        raise
+    finally:
+        progress.clear()
+    finished = load.wait()
+    if finished.error is not None:
+        raise finished.error
+    if finished.finish_reason == "cancelled":
+        raise KeyboardInterrupt
+
+
 class Progress:
     """A one-line progress display on a terminal; silent otherwise."""
 

@@ -260,26 +260,13 @@ def engine_embedder(
     services: Services, reference: str | None, progress: Progress
 ) -> tuple[EngineClient, EngineEmbedder]:
     """An engine with ``reference`` (or the default model) loaded, to make vectors."""
-    from app.cli.common import open_model
+    from app.cli.common import load_opened, open_model
     from app.docs.embedding import EngineEmbedder
-    from app.engine.protocol import LoadProgress
 
     opened = open_model(services, reference)
     client = opened.client
     try:
-        load = client.load(opened.options)
-        try:
-            for event in load.events():
-                if isinstance(event, LoadProgress):
-                    progress.show(f"Loading {opened.name}", event.fraction)
-            loaded = load.wait()
-        except KeyboardInterrupt:
-            load.cancel()
-            raise
-        finally:
-            progress.clear()
-        if loaded.error is not None:
-            raise loaded.error
+        load_opened(opened, progress)
     except BaseException:
         client.shutdown()
         raise

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.integration.test_serve_real import free_port
+from tests.integration.test_serve_real import start_serve
 
 pytestmark = pytest.mark.integration
 
@@ -27,23 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("serve")
     key_file = folder / "key"
     key_file.write_text(KEY + "\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--api-key-file", key_file],
-        stdout=subprocess.DEVNULL,
-        stderr=(folder / "stderr").open("w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok":
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, Path(folder / "stderr").read_text()
-        assert time.monotonic() < deadline, "the server did not come up"
-        time.sleep(0.2)
+    process, base, _port = start_serve("--api-key-file", str(key_file), log=folder / "stderr")
     yield base
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0

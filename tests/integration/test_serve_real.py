@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,26 +21,32 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_answers_openai_requests_and_stops_cleanly_on_sigterm():
+def start_serve(*args: str, log: Path) -> tuple[subprocess.Popen[bytes], str, int]:
+    """``hearth serve ARGS`` on a free port, once it answers /health; its stderr goes to
+    ``log`` (a pipe nobody reads could fill up and stall the server)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok":
+                return process, base, port
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the server did not come up"
+        time.sleep(0.2)
+
+
+def test_serve_answers_openai_requests_and_stops_cleanly_on_sigterm(tmp_path):
+    log = tmp_path / "serve.log"
+    process, base, _port = start_serve(log=log)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
         body = {
             "model": "smollm2-135m-instruct-q4_1",
             "messages": [{"role": "user", "content": "Translate to French: good morning"}],
@@ -54,7 +61,7 @@ def test_serve_answers_openai_requests_and_stops_cleanly_on_sigterm():
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(30)
-    err = process.stderr.read() if process.stderr else ""
+    err = log.read_text()
     assert code == 0, err
     assert "Traceback" not in err
 
@@ -84,28 +91,13 @@ def test_serve_is_refused_when_the_policy_disables_the_api(tmp_path, monkeypatch
 def test_serve_on_all_interfaces_accepts_this_machine_s_names(tmp_path):
     key = "network-test-key-0123456789"
     (tmp_path / "key").write_text(key)
-    port = free_port()
-    command = [sys.executable, "-m", "app", "serve", "--host", "0.0.0.0", "--port", str(port)]
-    command += ["--api-key-file", str(tmp_path / "key"), "--allowed-host", "hearth.corp.example"]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process, base, port = start_serve(
+        *("--host", "0.0.0.0", "--api-key-file", str(tmp_path / "key")),
+        *("--allowed-host", "hearth.corp.example"),
+        log=tmp_path / "serve.log",
     )
-    base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {key}"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).json()["status"] == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
         for name in (socket.gethostname(), "hearth.corp.example"):
             headers = {**auth, "Host": f"{name}:{port}"}
             assert httpx.get(f"{base}/v1/models", headers=headers).status_code == 200, name

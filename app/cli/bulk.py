@@ -67,16 +67,15 @@ def load_model(services: Services, args: argparse.Namespace) -> tuple[EngineClie
     return opened.client, opened
 
 
-class RateLine:
+class RateLine(Progress):
     """``done/total, items/s, ETA`` on one terminal line; silent when not a terminal."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self._enabled = self._stream.isatty()
+        stream = stream or sys.stderr
+        super().__init__(stream, enabled=stream.isatty())
         self._total = total
         self._started = time.perf_counter()
         self._last = 0.0
-        self._shown = False
 
     def update(self, done: int) -> None:
         now = time.perf_counter()
@@ -89,9 +88,3 @@ class RateLine:
         self._stream.write(f"\r{done}/{self._total} items, {rate:.1f} items/s{eta}\033[K")
         self._stream.flush()
         self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\033[K")
-            self._stream.flush()
-            self._shown = False

@@ -38,3 +38,9 @@ def run_in_background(
             relay.done.emit(result, error)
 
     threading.Thread(target=run, name="hearth-background", daemon=True).start()
+
+
+def error_text(error: object) -> str:
+    """What to show for an error a background call handed back."""
+    user_text = getattr(error, "user_text", None)
+    return user_text() if callable(user_text) else f"Something went wrong: {error}"

@@ -40,7 +40,7 @@ from app.tasks.classify import (
 from app.tasks.inputs import Items, parse_lines, write_csv, write_file
 from app.tasks.label_sets import LabelSetStore, SavedLabelSet, parse_examples
 from app.tasks.scoring import scorer_for
-from app.ui.background import run_in_background
+from app.ui.background import error_text, run_in_background
 from app.ui.bridges.task_bridge import TaskRelay
 from app.ui.classify_table import LABEL_COLUMN, ClassifyFilterModel, ClassifyTableModel
 from app.ui.items_file import choose_items_file, read_items
@@ -319,10 +319,7 @@ class ClassifyPanel(QWidget):
             self.runFinished.emit("done")
 
     def _show_error(self, error: object) -> None:
-        if isinstance(error, HearthError):
-            self.error_label.setText(error.user_text())
-        else:
-            self.error_label.setText(f"Something went wrong: {error}")
+        self.error_label.setText(error_text(error))
 
     # -- export ---------------------------------------------------------------------------
 

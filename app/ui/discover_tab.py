@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.catalog import CatalogEntry, catalog_entry_for
 from app.core.fit import estimate_from_size, judge
 from app.core.hub import HubFile, HubModel, RepoFiles
-from app.ui.background import run_in_background
+from app.ui.background import error_text, run_in_background
 from app.ui.fit_text import fit_label, human_size
 
 SORTS = (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Recently updated", "recent"))
@@ -139,7 +139,7 @@ class DiscoverTab(QWidget):
             return  # an older search answered late
         self.search_button.setEnabled(True)
         if error is not None:
-            self.state.setText(_error_text(error))
+            self.state.setText(error_text(error))
             return
         self.results.clear()
         for model in results:
@@ -184,7 +184,7 @@ class DiscoverTab(QWidget):
         if serial != self._files_serial:
             return
         if error is not None:
-            self.repo_note.setText(_error_text(error))
+            self.repo_note.setText(error_text(error))
             return
         self.files = files
         self._rows = [f for group in files.by_quant().values() for f in group]
@@ -250,8 +250,3 @@ class DiscoverTab(QWidget):
         return self.browser.confirm(
             "License terms", f"This model's license has conditions.\n\n{note}\n\nDownload it?"
         )
-
-
-def _error_text(error: BaseException) -> str:
-    user_text = getattr(error, "user_text", None)
-    return user_text() if callable(user_text) else f"Something went wrong: {error}"

@@ -35,7 +35,7 @@ from app.tasks.translate import (
     Translator,
     parse_glossary,
 )
-from app.ui.background import run_in_background
+from app.ui.background import error_text, run_in_background
 from app.ui.bridges.task_bridge import TaskRelay
 from app.ui.items_file import choose_items_file, read_items
 from app.ui.rate_progress import RateProgress
@@ -281,10 +281,7 @@ class TranslatePanel(QWidget):
             self.runFinished.emit("done")
 
     def _show_error(self, error: object) -> None:
-        if isinstance(error, HearthError):
-            self.error_label.setText(error.user_text())
-        else:
-            self.error_label.setText(f"Something went wrong: {error}")
+        self.error_label.setText(error_text(error))
 
     # -- export ---------------------------------------------------------------------------
 

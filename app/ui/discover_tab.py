@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -25,6 +22,7 @@ from app.core.fit import estimate_from_size, judge
 from app.core.hub import HubFile, HubModel, RepoFiles
 from app.ui.background import error_text, run_in_background
 from app.ui.fit_text import fit_label, human_size
+from app.ui.tables import row_table
 
 SORTS = (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Recently updated", "recent"))
 FILE_COLUMNS = ("Quantization", "Size", "Fit on this machine", "File")
@@ -58,15 +56,9 @@ class DiscoverTab(QWidget):
         self.results.setObjectName("hubResults")
         self.results.setAccessibleName("Models found")
         self.results.currentItemChanged.connect(self._repo_chosen)
-        self.file_table = QTableWidget(0, len(FILE_COLUMNS), self)
-        self.file_table.setObjectName("hubFiles")
-        self.file_table.setAccessibleName("Files of the chosen model")
-        self.file_table.setHorizontalHeaderLabels(FILE_COLUMNS)
-        self.file_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.file_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.file_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.file_table.verticalHeader().setVisible(False)
-        self.file_table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.file_table = row_table(
+            self, FILE_COLUMNS, "hubFiles", "Files of the chosen model", stretch=3
+        )
         self.file_table.itemSelectionChanged.connect(self._file_chosen)
         self.repo_note = QLabel("", self)
         self.repo_note.setObjectName("repoNote")

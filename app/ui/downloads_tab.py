@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -17,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from app.core.downloads import Progress
 from app.ui.fit_text import human_size
+from app.ui.tables import row_table
 
 COLUMNS = ("File", "Progress", "Speed", "Time left", "State")
 STATE_TEXT = {
@@ -44,15 +42,7 @@ class DownloadsTab(QWidget):
         self.browser = browser
         self.rows: dict[str, int] = {}
         self.last: dict[str, Progress] = {}
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setObjectName("downloadsTable")
-        self.table.setAccessibleName("Downloads")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(self, COLUMNS, "downloadsTable", "Downloads")
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.pause_button = self._button("Pause", "pauseDownload", self._pause)
         self.resume_button = self._button("Resume", "resumeDownload", self._resume)

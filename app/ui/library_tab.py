@@ -6,15 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
     QVBoxLayout,
@@ -27,6 +24,7 @@ from app.core.fit import estimate_memory, judge
 from app.core.library import ModelEntry
 from app.ui.background import run_in_background
 from app.ui.fit_text import fit_label, human_size
+from app.ui.tables import row_table
 
 SOURCE_NAMES: dict[str, str] = {
     "starter": "Starter model",
@@ -47,15 +45,7 @@ class LibraryTab(QWidget):
         super().__init__(browser)
         self.browser = browser
         self.entries: list[ModelEntry] = []
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setObjectName("libraryTable")
-        self.table.setAccessibleName("Models on this machine")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(self, COLUMNS, "libraryTable", "Models on this machine")
         self.table.itemSelectionChanged.connect(self._show_details)
         self.table.itemDoubleClicked.connect(lambda _item: self._load())
         self.details = QTextBrowser(self)

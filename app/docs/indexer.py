@@ -23,7 +23,13 @@ from pathlib import Path
 
 from app.docs.chunking import chunk_blocks
 from app.docs.embedding import Embedder, embed_all
-from app.docs.extract import MAX_FILE_BYTES, UnreadableDocument, extract, is_supported
+from app.docs.extract import (
+    MAX_FILE_BYTES,
+    Extracted,
+    UnreadableDocument,
+    extract,
+    is_supported,
+)
 from app.store.documents import Collection, DocumentStore, FileProblem, FileState, NewChunk
 
 log = logging.getLogger(__name__)
@@ -195,6 +201,29 @@ class Indexer:
             self.store.touch_file(state.id, stat.st_mtime_ns)
             report.unchanged += 1
             return
+
+        def write(
+            chunks: list[NewChunk] | None = None,
+            extracted: Extracted | None = None,
+            error: str | None = None,
+        ) -> None:
+            self.store.replace_file(
+                collection.id,
+                key,
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                sha256=digest,
+                chunks=chunks or (),
+                title=extracted.title if extracted else "",
+                pages=extracted.pages if extracted else None,
+                note=extracted.note if extracted else "",
+                error=error,
+            )
+            if state is None:
+                report.added += 1
+            else:
+                report.updated += 1
+
         try:
             extracted = extract(path, self.max_file_bytes)
             chunks = chunk_blocks(extracted.blocks)
@@ -203,39 +232,17 @@ class Indexer:
                 texts = [_embed_text(c.heading, c.text) for c in chunks]
                 blobs = list(embed_all(self.embedder, texts))
         except UnreadableDocument as error:
-            self.store.replace_file(
-                collection.id,
-                key,
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                sha256=digest,
-                error=error.reason,
-            )
-            if state is None:
-                report.added += 1
-            else:
-                report.updated += 1
+            write(error=error.reason)
             return
-        self.store.replace_file(
-            collection.id,
-            key,
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            sha256=digest,
-            chunks=[
+        write(
+            [
                 NewChunk(c.ordinal, c.text, c.heading, c.page, blob)
                 for c, blob in zip(chunks, blobs, strict=True)
             ],
-            title=extracted.title,
-            pages=extracted.pages,
-            note=extracted.note,
+            extracted,
         )
         report.chunks += len(chunks)
         report.pages += extracted.pages or 0
-        if state is None:
-            report.added += 1
-        else:
-            report.updated += 1
 
 
 def _embed_text(heading: str, text: str) -> str:

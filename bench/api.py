@@ -79,7 +79,6 @@ import os
 import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,6 +99,7 @@ if str(ROOT) not in sys.path:  # `python bench/api.py` from a checkout without i
 
 from app import __version__ as HEARTH_VERSION  # noqa: E402
 from app.core.starter import starter_model_path  # noqa: E402
+from bench.report import cpu_model, load_average, median, spread, verdict  # noqa: E402
 
 DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 SECTION_TITLE = "## API: hearth serve against llama_cpp.server"
@@ -635,41 +635,8 @@ def measure_concurrency(
 # -- report ----------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float:
-    clean = [v for v in values if not math.isnan(v)]
-    return statistics.median(clean) if clean else float("nan")
-
-
-def _spread(values: Sequence[float], fmt: str) -> str:
-    clean = [v for v in values if not math.isnan(v)]
-    if not clean:
-        return "n/a"
-    return f"{format(min(clean), fmt)}-{format(max(clean), fmt)}"
-
-
 def _with_range(values: Sequence[float], fmt: str) -> str:
-    return f"{format(_median(values), fmt)} ({_spread(values, fmt)})"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+    return f"{format(median(values), fmt)} ({spread(values, fmt)})"
 
 
 def _version(package: str) -> str:
@@ -739,17 +706,17 @@ def render_report(results: Results) -> str:
     ok_h = [a for a in ah if not a.error]
     ok_l = [a for a in al if not a.error]
 
-    ttft_h = _median([a.ttft_ms for a in ok_h])
-    ttft_l = _median([a.ttft_ms for a in ok_l])
-    tps_h = _median([a.decode_tps for a in ok_h])
-    tps_l = _median([a.decode_tps for a in ok_l])
+    ttft_h = median([a.ttft_ms for a in ok_h])
+    ttft_l = median([a.ttft_ms for a in ok_l])
+    tps_h = median([a.decode_tps for a in ok_h])
+    tps_l = median([a.decode_tps for a in ok_l])
     # The verdicts use the median of per-prompt ratios: the two requests of a pair run
     # back to back, so a change in the machine's load between pairs cancels out.
     pairs = list(zip(ah, al, strict=True))
     pair_ttft = [h.ttft_ms / ll.ttft_ms for h, ll in pairs]
     pair_tps = [h.decode_tps / ll.decode_tps for h, ll in pairs]
-    ttft_ratio = _median(pair_ttft)
-    tps_ratio = _median(pair_tps)
+    ttft_ratio = median(pair_ttft)
+    tps_ratio = median(pair_tps)
     ab_errors = sum(1 for a in [*ah, *al] if a.error)
     same_text = sum(1 for h, ll in pairs if h.text == ll.text and not h.error)
 
@@ -766,19 +733,19 @@ def render_report(results: Results) -> str:
         "|---|---:|---:|---:|---|---|",
         f"| 1. Time to first token, ms (streamed, {s.reps} prompts) | {ttft_h:.0f} | "
         f"{ttft_l:.0f} | {ttft_ratio:.3f} | ratio <= {TTFT_TARGET} | "
-        f"{_verdict(ttft_ratio <= TTFT_TARGET and ab_errors == 0)} |",
+        f"{verdict(ttft_ratio <= TTFT_TARGET and ab_errors == 0)} |",
         f"| 2. Decode speed, tokens/s ({s.max_tokens}-token answers) | {tps_h:.1f} | "
         f"{tps_l:.1f} | {tps_ratio:.3f} | ratio >= {TPS_TARGET} | "
-        f"{_verdict(tps_ratio >= TPS_TARGET and ab_errors == 0)} |",
+        f"{verdict(tps_ratio >= TPS_TARGET and ab_errors == 0)} |",
         f"| 3. {s.clients} concurrent clients: errors / streams cut short "
         f"({s.clients} x {s.requests_per_client} requests) | {ch.errors} / {ch.cut_short} | "
         f"{cl.errors} / {cl.cut_short} (without interrupts: {cs.errors} / {cs.cut_short}) | "
-        f"- | hearth 0 / 0 | {_verdict(clean_h)} |",
+        f"- | hearth 0 / 0 | {verdict(clean_h)} |",
         f"| 4. {s.clients} concurrent clients: requests completed per client; slowest / "
         f"fastest client's total time | {ch.completed_counts}; {fmt(ch.spread, '.2f')} | "
         f"{cl.completed_counts}; {fmt(cl.spread, '.2f')} (without interrupts: "
         f"{cs.completed_counts}; {fmt(cs.spread, '.2f')}) | - | hearth all "
-        f"{s.requests_per_client}; <= {STARVATION_LIMIT:.1f} | {_verdict(fair_h)} |",
+        f"{s.requests_per_client}; <= {STARVATION_LIMIT:.1f} | {verdict(fair_h)} |",
     ]
 
     details = [
@@ -793,25 +760,25 @@ def render_report(results: Results) -> str:
         f" | {_with_range([a.decode_tps for a in ok_l], '.1f')} |",
         f"| Decode ratio per prompt, median (range) | {_with_range(pair_tps, '.3f')} | |",
         f"| Decode tokens/s, ratio of the medians | {tps_h / tps_l:.3f} | |",
-        f"| Request to last token, ms, median | {_median([a.latency_ms for a in ok_h]):.0f} | "
-        f"{_median([a.latency_ms for a in ok_l]):.0f} |",
+        f"| Request to last token, ms, median | {median([a.latency_ms for a in ok_h]):.0f} | "
+        f"{median([a.latency_ms for a in ok_l]):.0f} |",
         f"| Finish reasons | {_finishes(ah)} | {_finishes(al)} |",
         f"| Completion tokens per answer (median); counted from | "
-        f"{_median([float(a.tokens) for a in ok_h]):.0f}; "
+        f"{median([float(a.tokens) for a in ok_h]):.0f}; "
         f"{'usage' if all(a.usage_tokens is not None for a in ok_h) else 'usage / max_tokens'}"
-        f" | {_median([float(a.tokens) for a in ok_l]):.0f}; "
+        f" | {median([float(a.tokens) for a in ok_l]):.0f}; "
         f"{'usage' if all(a.usage_tokens is not None for a in ok_l) else 'max_tokens (length)'}"
         f"{'' if all(a.tokens_known for a in ok_l) else ' / chunks'} |",
         f"| Content chunks per answer (median) | "
-        f"{_median([float(a.content_chunks) for a in ok_h]):.0f} | "
-        f"{_median([float(a.content_chunks) for a in ok_l]):.0f} |",
+        f"{median([float(a.content_chunks) for a in ok_h]):.0f} | "
+        f"{median([float(a.content_chunks) for a in ok_l]):.0f} |",
         f"| Prompt tokens (usage, median) | "
-        f"{_median([float(a.prompt_tokens) for a in ok_h if a.prompt_tokens]):.0f} | "
+        f"{median([float(a.prompt_tokens) for a in ok_h if a.prompt_tokens]):.0f} | "
         f"{_prompt_tokens(ok_l)} |",
         f"| Same text on both sides | {same_text} of {len(pairs)} prompts | |",
         "| Server CPU time per token, all its processes, ms | "
-        f"{_median([a.cpu_ms / a.tokens for a in ok_h if a.tokens]):.2f} | "
-        f"{_median([a.cpu_ms / a.tokens for a in ok_l if a.tokens]):.2f} |",
+        f"{median([a.cpu_ms / a.tokens for a in ok_h if a.tokens]):.2f} | "
+        f"{median([a.cpu_ms / a.tokens for a in ok_l if a.tokens]):.2f} |",
         f"| Errors in the A/B requests | {sum(1 for a in ah if a.error)} | "
         f"{sum(1 for a in al if a.error)} |",
         f"| Start to ready (spawn to GET /v1/models), ms | "
@@ -826,11 +793,11 @@ def render_report(results: Results) -> str:
             f"{_totals(c)} ({fmt(c.spread, '.2f')})"
         ),
         "Latency per request, ms, median / max": lambda c: (
-            f"{_median([a.latency_ms for a in c.answers]):.0f} / "
+            f"{median([a.latency_ms for a in c.answers]):.0f} / "
             f"{_max([a.latency_ms for a in c.answers]):.0f}"
         ),
         "Time to first token, ms, median / max (answers with text)": lambda c: (
-            f"{_median([a.ttft_ms for a in c.answers]):.0f} / "
+            f"{median([a.ttft_ms for a in c.answers]):.0f} / "
             f"{_max([a.ttft_ms for a in c.answers]):.0f}"
         ),
         "Tokens per answer, median (range)": lambda c: _with_range(
@@ -868,7 +835,7 @@ def render_report(results: Results) -> str:
         f"Run: {results.started.strftime('%Y-%m-%d %H:%M UTC')}"
         f"{' (--quick smoke run)' if s.quick else ''}, {results.elapsed_s:.0f} s in all.",
         "",
-        f"- Machine: {os.cpu_count()} CPUs (nproc {_affinity()}), {_cpu_model()}, "
+        f"- Machine: {os.cpu_count()} CPUs (nproc {_affinity()}), {cpu_model()}, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
         f"load average at start {results.load_average}, at the end {results.load_average_end}",
         f"- Hearth {HEARTH_VERSION}; llama-cpp-python {_version('llama-cpp-python')} (both "
@@ -909,7 +876,7 @@ def _totals(c: Concurrency) -> str:
 
 def _prompt_tokens(answers: Sequence[Answer]) -> str:
     known = [float(a.prompt_tokens) for a in answers if a.prompt_tokens]
-    return f"{_median(known):.0f}" if known else "not sent when streaming"
+    return f"{median(known):.0f}" if known else "not sent when streaming"
 
 
 def _affinity() -> int | None:
@@ -997,7 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{time.perf_counter() - began:6.1f} s] {message}", file=sys.stderr)
 
     results = Results(settings=settings, started=dt.datetime.now(dt.UTC))
-    results.load_average = _load_average()
+    results.load_average = load_average()
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-api-") as tmp:
         servers = make_servers(settings, Path(tmp))
@@ -1032,7 +999,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.stop()
 
     results.elapsed_s = time.perf_counter() - began
-    results.load_average_end = _load_average()
+    results.load_average_end = load_average()
     report = render_report(results)
     print(report)
     if docs:

@@ -29,7 +29,6 @@ import codecs
 import datetime as dt
 import importlib.metadata
 import itertools
-import math
 import os
 import platform
 import statistics
@@ -62,6 +61,7 @@ from app.engine.protocol import (  # noqa: E402
     PromptEvaluated,
     TextChunk,
 )
+from bench.report import cpu_model, load_average, median, spread, verdict  # noqa: E402
 
 DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 RESULTS_START = "<!-- bench:engine:results:start -->"
@@ -595,65 +595,32 @@ def measure_runs(
 # -- report ----------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float:
-    clean = [v for v in values if not math.isnan(v)]
-    return statistics.median(clean) if clean else float("nan")
-
-
-def _spread(values: Sequence[float], fmt: str) -> str:
-    clean = [v for v in values if not math.isnan(v)]
-    if not clean:
-        return "n/a"
-    return f"{format(min(clean), fmt)}-{format(max(clean), fmt)}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def render_report(results: Results) -> str:
     s = results.settings
     dh, db = results.decode["hearth"], results.decode["bare"]
     lh, lb = results.long["hearth"], results.long["bare"]
     fh, fb = results.follow["hearth"], results.follow["bare"]
 
-    tps_h = _median([r.decode_tps for r in dh])
-    tps_b = _median([r.decode_tps for r in db])
+    tps_h = median([r.decode_tps for r in dh])
+    tps_b = median([r.decode_tps for r in db])
     tps_ratio = tps_h / tps_b
-    over_h = _median([r.overhead_us_per_token for r in dh])
-    over_b = _median([r.overhead_us_per_token for r in db])
-    over_long_h = _median([r.overhead_us_per_token for r in lh])
-    flat_h = _median([r.flatness() for r in lh])
-    flat_b = _median([r.flatness() for r in lb])
+    over_h = median([r.overhead_us_per_token for r in dh])
+    over_b = median([r.overhead_us_per_token for r in db])
+    over_long_h = median([r.overhead_us_per_token for r in lh])
+    flat_h = median([r.flatness() for r in lh])
+    flat_b = median([r.flatness() for r in lb])
     flat_ratio = flat_h / flat_b
-    follow_h = _median([f.ttft_ratio for f in fh])
-    follow_b = _median([f.ttft_ratio for f in fb])
-    cached2_h = _median([float(f.turn2.cached_tokens) for f in fh])
-    prompt2_h = _median([float(f.turn2.prompt_tokens) for f in fh])
-    spawn = _median([x.spawn_ms for x in results.start_hearth])
-    load_h = _median([x.load_ms for x in results.start_hearth])
-    load_b = _median([x.load_ms for x in results.start_bare])
-    answer_h = _median([x.answer_ms for x in results.start_hearth])
-    answer_b = _median([x.answer_ms for x in results.start_bare])
-    share_h = _median([x.share for x in results.start_hearth])
-    share_b = _median([x.share for x in results.start_bare])
+    follow_h = median([f.ttft_ratio for f in fh])
+    follow_b = median([f.ttft_ratio for f in fb])
+    cached2_h = median([float(f.turn2.cached_tokens) for f in fh])
+    prompt2_h = median([float(f.turn2.prompt_tokens) for f in fh])
+    spawn = median([x.spawn_ms for x in results.start_hearth])
+    load_h = median([x.load_ms for x in results.start_hearth])
+    load_b = median([x.load_ms for x in results.start_bare])
+    answer_h = median([x.answer_ms for x in results.start_hearth])
+    answer_b = median([x.answer_ms for x in results.start_bare])
+    share_h = median([x.share for x in results.start_hearth])
+    share_b = median([x.share for x in results.start_bare])
 
     same_decode = all(a.text == b.text for a, b in zip(dh, db, strict=True))
     same_long = all(a.text == b.text for a, b in zip(lh, lb, strict=True))
@@ -663,19 +630,19 @@ def render_report(results: Results) -> str:
         "| Metric | Hearth | bare llama-cpp-python | Hearth/bare | Target | Result |",
         "|---|---:|---:|---:|---|---|",
         f"| 1. Decode speed, tokens/s ({s.decode_tokens}-token answers) | {tps_h:.1f} | "
-        f"{tps_b:.1f} | {tps_ratio:.3f} | ratio >= 0.97 | {_verdict(tps_ratio >= 0.97)} |",
+        f"{tps_b:.1f} | {tps_ratio:.3f} | ratio >= 0.97 | {verdict(tps_ratio >= 0.97)} |",
         f"| 2. Host overhead per token, us ({s.decode_tokens}-token answers) | {over_h:.1f} | "
-        f"{over_b:.1f} (own loop) | - | Hearth <= 50 us | {_verdict(over_h <= 50.0)} |",
+        f"{over_b:.1f} (own loop) | - | Hearth <= 50 us | {verdict(over_h <= 50.0)} |",
         f"| 3. Long-output flatness, tok/s last 10% / first 10% ({s.long_tokens} tokens) | "
         f"{flat_h:.3f} | {flat_b:.3f} | {flat_ratio:.3f} | ratio >= 0.95 | "
-        f"{_verdict(flat_ratio >= 0.95)} |",
+        f"{verdict(flat_ratio >= 0.95)} |",
         f"| 4. Follow-up TTFT, turn 2 / turn 1 (~{s.history_tokens}-token history) | "
-        f"{follow_h:.3f} | {follow_b:.3f} | - | Hearth <= 0.2 | {_verdict(follow_h <= 0.2)} |",
+        f"{follow_h:.3f} | {follow_b:.3f} | - | Hearth <= 0.2 | {verdict(follow_h <= 0.2)} |",
         f"| 4b. Turn-2 prompt tokens reused from the KV cache | {cached2_h:.0f} of "
-        f"{prompt2_h:.0f} | {_median([float(f.turn2.cached_tokens) for f in fb]):.0f} of "
-        f"{_median([float(f.turn2.prompt_tokens) for f in fb]):.0f} | - | "
+        f"{prompt2_h:.0f} | {median([float(f.turn2.cached_tokens) for f in fb]):.0f} of "
+        f"{median([float(f.turn2.prompt_tokens) for f in fb]):.0f} | - | "
         "only new tokens evaluated | "
-        f"{_verdict(prompt2_h - cached2_h <= 64)} |",
+        f"{verdict(prompt2_h - cached2_h <= 64)} |",
         f"| 5. Engine start: spawn + load, ms | {spawn + load_h:.0f} ({spawn:.0f} + "
         f"{load_h:.0f}) | {load_b:.0f} (load only) | - | - | info |",
         f"| 5b. Start share of the first answer (start / (start + answer)) | {share_h:.1%} | "
@@ -683,55 +650,55 @@ def render_report(results: Results) -> str:
     ]
 
     def ms(values: Sequence[float]) -> str:
-        return f"{_median(values):.0f} ({_spread(values, '.0f')})"
+        return f"{median(values):.0f} ({spread(values, '.0f')})"
 
     details = [
         "| Detail | Hearth | bare |",
         "|---|---:|---:|",
         f"| Decode tokens/s, median (range) | {tps_h:.1f} "
-        f"({_spread([r.decode_tps for r in dh], '.1f')}) | {tps_b:.1f} "
-        f"({_spread([r.decode_tps for r in db], '.1f')}) |",
+        f"({spread([r.decode_tps for r in dh], '.1f')}) | {tps_b:.1f} "
+        f"({spread([r.decode_tps for r in db], '.1f')}) |",
         "| Decode tokens/s from the median gap between tokens | "
-        f"{_median([_gap_tps(r) for r in dh]):.1f} | {_median([_gap_tps(r) for r in db]):.1f} |",
-        f"| Tokens per decode run (median) | {_median([float(r.tokens) for r in dh]):.0f} | "
-        f"{_median([float(r.tokens) for r in db]):.0f} |",
+        f"{median([_gap_tps(r) for r in dh]):.1f} | {median([_gap_tps(r) for r in db]):.1f} |",
+        f"| Tokens per decode run (median) | {median([float(r.tokens) for r in dh]):.0f} | "
+        f"{median([float(r.tokens) for r in db]):.0f} |",
         f"| Overhead per token, us, median (range) | {over_h:.1f} "
-        f"({_spread([r.overhead_us_per_token for r in dh], '.1f')}) | {over_b:.1f} "
-        f"({_spread([r.overhead_us_per_token for r in db], '.1f')}) |",
+        f"({spread([r.overhead_us_per_token for r in dh], '.1f')}) | {over_b:.1f} "
+        f"({spread([r.overhead_us_per_token for r in db], '.1f')}) |",
         f"| Overhead per token on long answers, us | {over_long_h:.1f} | "
-        f"{_median([r.overhead_us_per_token for r in lb]):.1f} |",
+        f"{median([r.overhead_us_per_token for r in lb]):.1f} |",
         "| CPU time per token, all processes, ms (decode runs) | "
-        f"{_median([r.cpu_ms / r.tokens for r in dh if r.tokens]):.2f} | "
-        f"{_median([r.cpu_ms / r.tokens for r in db if r.tokens]):.2f} |",
+        f"{median([r.cpu_ms / r.tokens for r in dh if r.tokens]):.2f} | "
+        f"{median([r.cpu_ms / r.tokens for r in db if r.tokens]):.2f} |",
         "| CPU time per token outside generate(), all processes, us (decode runs) | "
-        f"{_median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in dh if r.tokens]):.0f}"
+        f"{median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in dh if r.tokens]):.0f}"
         " | "
-        f"{_median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in db if r.tokens]):.0f}"
+        f"{median([(r.cpu_ms - r.engine_ms) * 1000.0 / r.tokens for r in db if r.tokens]):.0f}"
         " |",
         f"| Time inside generate() per token, ms (decode runs) | "
-        f"{_median([r.engine_ms / r.tokens for r in dh if r.tokens]):.2f} | "
-        f"{_median([r.engine_ms / r.tokens for r in db if r.tokens]):.2f} |",
-        f"| Long answers: tokens (median) | {_median([float(r.tokens) for r in lh]):.0f} | "
-        f"{_median([float(r.tokens) for r in lb]):.0f} |",
+        f"{median([r.engine_ms / r.tokens for r in dh if r.tokens]):.2f} | "
+        f"{median([r.engine_ms / r.tokens for r in db if r.tokens]):.2f} |",
+        f"| Long answers: tokens (median) | {median([float(r.tokens) for r in lh]):.0f} | "
+        f"{median([float(r.tokens) for r in lb]):.0f} |",
         "| Long answers: tok/s first 10% (from the median gap) | "
-        f"{_median([r.window_tps(last=False) for r in lh]):.1f} | "
-        f"{_median([r.window_tps(last=False) for r in lb]):.1f} |",
+        f"{median([r.window_tps(last=False) for r in lh]):.1f} | "
+        f"{median([r.window_tps(last=False) for r in lb]):.1f} |",
         "| Long answers: tok/s last 10% (from the median gap) | "
-        f"{_median([r.window_tps(last=True) for r in lh]):.1f} | "
-        f"{_median([r.window_tps(last=True) for r in lb]):.1f} |",
+        f"{median([r.window_tps(last=True) for r in lh]):.1f} | "
+        f"{median([r.window_tps(last=True) for r in lb]):.1f} |",
         "| Long-output flatness, range over runs | "
-        f"{_spread([r.flatness() for r in lh], '.3f')} | "
-        f"{_spread([r.flatness() for r in lb], '.3f')} |",
+        f"{spread([r.flatness() for r in lh], '.3f')} | "
+        f"{spread([r.flatness() for r in lb], '.3f')} |",
         "| Long-output flatness from elapsed time (tokens / seconds), median | "
-        f"{_median([r.flatness(robust=False) for r in lh]):.3f} | "
-        f"{_median([r.flatness(robust=False) for r in lb]):.3f} |",
+        f"{median([r.flatness(robust=False) for r in lh]):.3f} | "
+        f"{median([r.flatness(robust=False) for r in lb]):.3f} |",
         f"| Turn 1 TTFT, ms, median (range) | {ms([f.turn1.ttft_ms for f in fh])} | "
         f"{ms([f.turn1.ttft_ms for f in fb])} |",
         "| Turn 1 prompt / cached tokens | "
-        f"{_median([float(f.turn1.prompt_tokens) for f in fh]):.0f} / "
-        f"{_median([float(f.turn1.cached_tokens) for f in fh]):.0f} | "
-        f"{_median([float(f.turn1.prompt_tokens) for f in fb]):.0f} / "
-        f"{_median([float(f.turn1.cached_tokens) for f in fb]):.0f} |",
+        f"{median([float(f.turn1.prompt_tokens) for f in fh]):.0f} / "
+        f"{median([float(f.turn1.cached_tokens) for f in fh]):.0f} | "
+        f"{median([float(f.turn1.prompt_tokens) for f in fb]):.0f} / "
+        f"{median([float(f.turn1.cached_tokens) for f in fb]):.0f} |",
         f"| Turn 2 TTFT, ms, median (range) | {ms([f.turn2.ttft_ms for f in fh])} | "
         f"{ms([f.turn2.ttft_ms for f in fb])} |",
         f"| Engine spawn to ready, ms, median (range) | "
@@ -751,7 +718,7 @@ def render_report(results: Results) -> str:
         f"Run: {results.started.strftime('%Y-%m-%d %H:%M UTC')}"
         f"{' (--quick smoke run)' if s.quick else ''}, {results.elapsed_s:.0f} s in all.",
         "",
-        f"- Machine: {os.cpu_count()} CPUs (nproc {affinity}), {_cpu_model()}, "
+        f"- Machine: {os.cpu_count()} CPUs (nproc {affinity}), {cpu_model()}, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
         f"load average at start {results.load_average}, at the end {results.load_average_end}",
         f"- llama-cpp-python {llama_version}, CPU only",
@@ -857,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{time.perf_counter() - began:6.1f} s] {message}", file=sys.stderr)
 
     results = Results(settings=settings, started=dt.datetime.now(dt.UTC))
-    results.load_average = _load_average()
+    results.load_average = load_average()
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
         log_dir = Path(tmp)
@@ -876,7 +843,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bare.close()
 
     results.elapsed_s = time.perf_counter() - began
-    results.load_average_end = _load_average()
+    results.load_average_end = load_average()
     report = render_report(results)
     print(report)
     if docs:
